@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// \file What a hidden activation must provide, and how a layer applies it and pulls a gradient
+/// back through it.
+///
+/// Two kinds of activation plug into a model:
+///  - elementwise: `value(z)` and `derivative(z)` for a scalar z, written as templates over the
+///    scalar type so that the same code runs in float, double, long double and symflow::Dual;
+///  - column-wise (e.g. radial): `apply(z)` = σ(z) and `pullback(z, g)` = dσ_zᵀ g for a column z.
+
+#include <concepts>
+
+#include "symflow/core/config.hpp"
+#include "symflow/core/dual.hpp"
+
+namespace symflow {
+
+/// σ acts entry by entry: σ(z)_i = value(z_i), with σ' = derivative.
+template <class A>
+concept ElementwiseActivation = requires(const A& a, double z) {
+  { a.value(z) } -> std::convertible_to<double>;
+  { a.derivative(z) } -> std::convertible_to<double>;
+};
+
+/// σ acts on a whole column (one sample's hidden vector), e.g. σ(z) = f(‖z‖)·z.
+template <class A>
+concept ColumnActivation = requires(const A& a, const Eigen::VectorXd& z, const Eigen::VectorXd& g) {
+  { a.apply(z) } -> std::convertible_to<Eigen::VectorXd>;
+  { a.pullback(z, g) } -> std::convertible_to<Eigen::VectorXd>;
+};
+
+/// Anything a model can use as its hidden activation.
+template <class A>
+concept Activation = ElementwiseActivation<A> || ColumnActivation<A>;
+
+namespace detail {
+
+/// σ(Z), column by column for column activations.
+template <class A, class Derived>
+auto activate(const A& a, const Eigen::MatrixBase<Derived>& z) {
+  using Scalar = typename Derived::Scalar;
+  typename Derived::PlainObject out(z.rows(), z.cols());
+  if constexpr (ElementwiseActivation<A>) {
+    out = z.unaryExpr([&a](const Scalar& v) { return static_cast<Scalar>(a.value(v)); });
+  } else {
+    for (Index j = 0; j < z.cols(); ++j) out.col(j) = a.apply(z.col(j).eval());
+  }
+  return out;
+}
+
+/// dσ_Zᵀ G: the gradient with respect to the pre-activation Z, given the gradient G with respect
+/// to σ(Z).
+template <class A, class DerivedZ, class DerivedG>
+auto pullback(const A& a, const Eigen::MatrixBase<DerivedZ>& z, const Eigen::MatrixBase<DerivedG>& g) {
+  using Scalar = typename DerivedZ::Scalar;
+  typename DerivedZ::PlainObject out(z.rows(), z.cols());
+  if constexpr (ElementwiseActivation<A>) {
+    out = g.cwiseProduct(z.unaryExpr([&a](const Scalar& v) { return static_cast<Scalar>(a.derivative(v)); }));
+  } else {
+    for (Index j = 0; j < z.cols(); ++j) out.col(j) = a.pullback(z.col(j).eval(), g.col(j).eval());
+  }
+  return out;
+}
+
+}  // namespace detail
+}  // namespace symflow

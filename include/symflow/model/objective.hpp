@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// \file The objective L(θ) = loss(F_θ(X), Y) for a model, a loss and a fixed batch (X, Y):
+/// value, analytic gradient (back-propagation), exact Hessian-vector product and exact Hessian.
+///
+/// The Hessian-vector product pushes θ + εv through the same back-propagation code in
+/// symflow::Dual, so H(θ)v is the ε-part of ∇L(θ + εv): exact up to rounding, no step size.
+
+#include <utility>
+
+#include "symflow/core/config.hpp"
+#include "symflow/core/dual.hpp"
+#include "symflow/model/activation.hpp"
+#include "symflow/model/loss.hpp"
+#include "symflow/model/mlp.hpp"
+
+namespace symflow {
+
+template <class Model, class LossT, int K = Dynamic>
+class Objective {
+  static_assert(Loss<LossT>, "symflow::Objective: the loss must provide value(F, Y) and gradient(F, Y)");
+
+ public:
+  using ModelType = Model;
+  using LossType = LossT;
+  using Scalar = typename Model::Scalar;
+  using Params = typename Model::Params;
+  static constexpr int samples_at_compile_time = K;
+  using Input = Eigen::Matrix<Scalar, Model::input_width, K>;
+  using Target = Eigen::Matrix<Scalar, Model::output_width, K>;
+  using Hessian = Eigen::Matrix<Scalar, Model::num_params, Model::num_params>;
+
+  /// Validates that X is n_0 × k and Y is n_L × k.
+  Objective(Model model, LossT loss, Input x, Target y)
+      : model_(std::move(model)), loss_(std::move(loss)), x_(std::move(x)), y_(std::move(y)) {
+    model_.check_input(x_);
+    detail::require_shape("target Y", model_.output_size(), x_.cols(), y_.rows(), y_.cols());
+  }
+
+  const Model& model() const { return model_; }
+  const LossT& loss() const { return loss_; }
+  const Input& inputs() const { return x_; }
+  const Target& targets() const { return y_; }
+  Index samples() const { return x_.cols(); }
+  /// d.
+  Index size() const { return model_.size(); }
+
+  /// F_θ(X).
+  Target output(const Params& p) const { return model_.forward(p, x_); }
+
+  /// L(θ).
+  Scalar value(const Params& p) const {
+    model_.check_params(p);
+    return loss_.value(model_.forward(p, x_), y_);
+  }
+
+  /// L(θ), writing ∇L(θ) into `grad` (resized if dynamic).
+  Scalar value_and_gradient(const Params& p, Params& grad) const {
+    return evaluate(model_, p, x_, y_, grad);
+  }
+
+  /// ∇L(θ).
+  Params gradient(const Params& p) const {
+    Params g(model_.size());
+    value_and_gradient(p, g);
+    return g;
+  }
+
+  /// ∂L/∂X at θ (for input attacks and saliency).
+  Input input_gradient(const Params& p) const {
+    Params g(model_.size());
+    Input gx(x_.rows(), x_.cols());
+    evaluate(model_, p, x_, y_, g, &gx);
+    return gx;
+  }
+
+  /// H(θ) v, exact (dual numbers through back-propagation).
+  Params hessian_vector_product(const Params& p, const Params& v) const {
+    model_.check_params(p);
+    model_.check_params(v);
+    using D = Dual<Scalar>;
+    const auto dual_model = model_.template cast<D>();
+    typename decltype(dual_model)::Params dp(p.size()), dg(p.size());
+    for (Index i = 0; i < p.size(); ++i) dp[i] = D(p[i], v[i]);
+    const Eigen::Matrix<D, Model::input_width, K> dx = x_.template cast<D>();
+    const Eigen::Matrix<D, Model::output_width, K> dy = y_.template cast<D>();
+    evaluate(dual_model, dp, dx, dy, dg);
+    Params hv(p.size());
+    for (Index i = 0; i < p.size(); ++i) hv[i] = dg[i].eps;
+    return hv;
+  }
+
+  /// The full d × d Hessian, column by column from exact Hessian-vector products; symmetrised
+  /// (the two triangles agree to rounding, ½(H + Hᵀ) removes that rounding asymmetry).
+  Hessian hessian(const Params& p) const {
+    const Index d = model_.size();
+    Hessian h(d, d);
+    Params e = Params::Zero(d);
+    for (Index j = 0; j < d; ++j) {
+      e[j] = Scalar(1);
+      h.col(j) = hessian_vector_product(p, e);
+      e[j] = Scalar(0);
+    }
+    return (Scalar(0.5) * (h + h.transpose())).eval();
+  }
+
+ private:
+  template <class M, class P, class X, class Y>
+  typename M::Scalar evaluate(const M& model, const P& p, const X& x, const Y& y, P& grad,
+                              typename M::template Features<0, K>* input_grad = nullptr) const {
+    model.check_params(p);
+    if constexpr (M::num_params == Dynamic) grad.resize(p.size());
+    typename M::template ForwardPass<K> pass;
+    model.forward(p, x, pass);
+    const typename M::template Features<M::depth, K> g = loss_.gradient(pass.output(), y);
+    model.backward(p, pass, g, grad, input_grad);
+    return loss_.value(pass.output(), y);
+  }
+
+  Model model_;
+  LossT loss_;
+  Input x_;
+  Target y_;
+};
+
+template <class M, class L, class DX, class DY>
+Objective(M, L, const Eigen::MatrixBase<DX>&, const Eigen::MatrixBase<DY>&) -> Objective<M, L, DX::ColsAtCompileTime>;
+template <class M, class L, class S, int R, int C, int O, int MR, int MC, class DY>
+Objective(M, L, Eigen::Matrix<S, R, C, O, MR, MC>, DY) -> Objective<M, L, C>;
+
+}  // namespace symflow

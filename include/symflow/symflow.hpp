@@ -1,0 +1,5 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// \file symflow: symmetries, generators and conserved quantities of neural-network parameter
+/// spaces, over Eigen. Include this header for everything, or one module header.
+#include "symflow/model.hpp"

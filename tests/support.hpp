@@ -1,0 +1,33 @@
+// Shared helpers for symflow's tests: seeded generators and tolerances per scalar.
+#pragma once
+#include <catch2/catch.hpp>
+
+#include <random>
+
+#include <symflow/symflow.hpp>
+#include <symflow/testing.hpp>
+
+namespace symflow::test {
+
+/// A generator for trial `trial`, reproducible from Catch's --rng-seed.
+inline std::mt19937_64 rng_for(int trial) {
+  return std::mt19937_64(static_cast<std::uint64_t>(Catch::rngSeed()) * 1000003ULL + static_cast<std::uint64_t>(trial));
+}
+
+/// A fixed-shape random matrix with N(0, s²) entries.
+template <class Matrix>
+Matrix normal(std::mt19937_64& rng, Index rows = Matrix::RowsAtCompileTime, Index cols = Matrix::ColsAtCompileTime,
+              double s = 1.0) {
+  return random_normal<Matrix>(rows, cols, rng, s);
+}
+
+/// One-hot columns with random classes.
+template <class Matrix>
+Matrix one_hot(std::mt19937_64& rng, Index classes, Index samples) {
+  Matrix y = Matrix::Zero(classes, samples);
+  std::uniform_int_distribution<Index> pick(0, classes - 1);
+  for (Index j = 0; j < samples; ++j) y(pick(rng), j) = 1;
+  return y;
+}
+
+}  // namespace symflow::test
