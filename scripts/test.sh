@@ -15,6 +15,6 @@ ctest --test-dir "$build" -j "$jobs" --output-on-failure
 asan="$root/build/sanitize"
 cmake -S "$root" -B "$asan" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DSYMFLOW_SANITIZE=ON \
       -DSYMFLOW_BUILD_TESTS=ON -DSYMFLOW_BUILD_EXAMPLES=OFF -DSYMFLOW_BUILD_BENCH=OFF >/dev/null
-cmake --build "$asan" -j "$jobs" --target symflow_tests
+cmake --build "$asan" -j "$jobs" --target unit_tests
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir "$asan" -j "$jobs" --output-on-failure -L unit
