@@ -28,7 +28,8 @@ class Objective {
   static constexpr int samples_at_compile_time = K;
   using Input = Eigen::Matrix<Scalar, Model::input_width, K>;
   using Target = Eigen::Matrix<Scalar, Model::output_width, K>;
-  using Hessian = Eigen::Matrix<Scalar, Model::num_params, Model::num_params>;
+  /// Always heap-allocated: d × d outgrows the stack long before d stops being small.
+  using Hessian = Eigen::Matrix<Scalar, Dynamic, Dynamic>;
 
   /// Validates that X is n_0 × k and Y is n_L × k.
   Objective(Model model, LossT loss, Input x, Target y)
