@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// \file Data input: gzip through zlib, the IDX format, Fashion-MNIST.
+///
+/// This module needs zlib at link time (CMake: find_package(ZLIB) and
+/// target_link_libraries(app PRIVATE ZLIB::ZLIB)), so symflow/symflow.hpp does not include it.
+#include "symflow/io/data_file_error.hpp"
+#include "symflow/io/gzip.hpp"
+#include "symflow/io/idx.hpp"
+#include "symflow/io/fashion_mnist.hpp"
