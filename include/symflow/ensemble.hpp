@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// \file Ensembles from the last two layers of a trained network (appendix H of the paper), their
+/// majority vote and loss, and FGSM and PGD attacks on the input.
+#include "symflow/ensemble/vote.hpp"
+#include "symflow/ensemble/evaluation.hpp"
+#include "symflow/ensemble/classifier.hpp"
+#include "symflow/ensemble/last_layers.hpp"
+#include "symflow/ensemble/last_layers_ensemble.hpp"
+#include "symflow/ensemble/attacks.hpp"

@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// \file An ensemble of networks that share a trained model's layers 1, …, L−2 and differ in their
+/// last two layers: member j computes F_j(X) = U_j σ(V_j A + b_j 1ᵀ) + c_j 1ᵀ on the shared block
+/// input A (see symflow/ensemble/last_layers.hpp). Appendix H of the paper builds such ensembles by
+/// transforming the last two layers of one trained network.
+///
+/// The ensemble predicts by majority vote of its members (symflow/ensemble/vote.hpp). Attacks on
+/// it follow the gradient of the softmax cross-entropy of the *averaged logits*
+/// F̄(X) = (1/N) Σ_j F_j(X): a smooth surrogate of the vote, which has no useful gradient. For an
+/// elementwise activation F̄ is itself one wider network, with hidden layer L−1 the N member
+/// layers stacked,
+///
+///   F̄(X) = [U_1 ⋯ U_N]/N · σ([V_1; ⋯; V_N] A + [b_1; ⋯; b_N] 1ᵀ) + c̄ 1ᵀ,   c̄ = (1/N) Σ_j c_j,
+///
+/// so its input gradient is that network's back-propagation (Objective::input_gradient).
+
+#include <array>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "symflow/core/config.hpp"
+#include "symflow/ensemble/classifier.hpp"
+#include "symflow/ensemble/detail/parallel.hpp"
+#include "symflow/ensemble/evaluation.hpp"
+#include "symflow/ensemble/last_layers.hpp"
+#include "symflow/ensemble/vote.hpp"
+#include "symflow/model/activation.hpp"
+#include "symflow/model/mlp.hpp"
+
+namespace symflow {
+
+namespace detail {
+
+template <int>
+inline constexpr int dynamic_width = Dynamic;
+
+template <class Model>
+struct with_dynamic_widths;
+template <class S, class A, bool B, int... W>
+struct with_dynamic_widths<Perceptron<S, A, B, W...>> {
+  using type = Perceptron<S, A, B, dynamic_width<W>...>;
+};
+
+}  // namespace detail
+
+/// Members sharing a model's layers 1, …, L−2 (the model's parameters θ) and each with its own
+/// last two layers.
+template <MlpModel Model>
+class LastLayersEnsemble {
+  static_assert(Model::depth >= 2, "symflow::LastLayersEnsemble: the model needs at least two layers");
+
+ public:
+  using Scalar = typename Model::Scalar;
+  using Params = typename Model::Params;
+  using Block = LastLayers<Scalar>;
+  using Matrix = Eigen::Matrix<Scalar, Dynamic, Dynamic>;
+  /// The model type of the averaged-logit network (same layers, all widths Dynamic).
+  using StackedModel = typename detail::with_dynamic_widths<Model>::type;
+  static constexpr int depth = Model::depth;
+
+  /// An ensemble with no members yet around the trained model (model, θ).
+  LastLayersEnsemble(Model model, Params theta) : model_(std::move(model)), theta_(std::move(theta)) {
+    model_.check_params(theta_);
+  }
+
+  const Model& model() const { return model_; }
+  /// θ of the trained model; its last two layers are the untransformed block.
+  const Params& base_params() const { return theta_; }
+  /// The trained model's own last two layers.
+  Block base_block() const { return last_layers(model_, theta_); }
+
+  /// Adds a member; throws std::invalid_argument when its shapes do not fit the model.
+  void add_member(Block block) {
+    with_last_layers(model_, theta_, block);  // validates every shape
+    members_.push_back(std::move(block));
+  }
+
+  /// Number of members N.
+  Index size() const { return static_cast<Index>(members_.size()); }
+  const Block& member(Index j) const { return members_.at(static_cast<std::size_t>(j)); }
+  /// The full parameter vector θ_j of member j (θ with its last two layers replaced).
+  Params member_params(Index j) const { return with_last_layers(model_, theta_, member(j)); }
+
+  /// The block input A for samples X (shared by every member).
+  template <class Derived>
+  Matrix block_inputs(const Eigen::MatrixBase<Derived>& x) const {
+    return symflow::block_inputs(model_, theta_, x);
+  }
+
+  /// F_j(X) from the block inputs A.
+  template <class Derived>
+  Matrix member_outputs(Index j, const Eigen::MatrixBase<Derived>& a) const {
+    return member(j).outputs(model_.activation(), a);
+  }
+
+  /// Every member's predicted classes on X: N × k.
+  template <class Derived>
+  PredictionMatrix member_predictions(const Eigen::MatrixBase<Derived>& x) const {
+    require_members();
+    const Matrix a = block_inputs(x);
+    PredictionMatrix p(size(), x.cols());
+    SYMFLOW_PARALLEL_FOR
+    for (Index j = 0; j < size(); ++j) {
+      const std::vector<int> c = predicted_classes(member_outputs(j, a));
+      for (Index i = 0; i < x.cols(); ++i) p(j, i) = c[static_cast<std::size_t>(i)];
+    }
+    return p;
+  }
+
+  /// The majority vote of the members on X.
+  template <class Derived>
+  std::vector<int> predict(const Eigen::MatrixBase<Derived>& x) const {
+    return majority_vote(member_predictions(x), static_cast<int>(model_.output_size()));
+  }
+
+  /// Predictions and true-class log-probabilities of every member on labelled samples (X, y).
+  template <class Derived>
+  EnsembleEvaluation evaluate(const Eigen::MatrixBase<Derived>& x, const std::vector<int>& labels) const {
+    require_members();
+    return evaluate_blocks(x, labels, [this](Index j) -> const Block& { return member(j); }, size());
+  }
+
+  /// The trained model alone, as a one-member evaluation.
+  template <class Derived>
+  EnsembleEvaluation evaluate_base(const Eigen::MatrixBase<Derived>& x, const std::vector<int>& labels) const {
+    const Block base = base_block();
+    return evaluate_blocks(x, labels, [&base](Index) -> const Block& { return base; }, 1);
+  }
+
+  /// F̄(X) = (1/N) Σ_j F_j(X), summed in member order.
+  template <class Derived>
+  Matrix averaged_logits(const Eigen::MatrixBase<Derived>& x) const {
+    require_members();
+    const Matrix a = block_inputs(x);
+    Matrix sum = Matrix::Zero(model_.output_size(), x.cols());
+    for (Index j = 0; j < size(); ++j) sum += member_outputs(j, a);
+    return sum / static_cast<Scalar>(size());
+  }
+
+  /// The averaged-logit network: same layers 1…L−2 as the model, hidden layer L−1 of width N·h
+  /// stacking the members, output (1/N) Σ_j F_j. Needs an elementwise activation.
+  Classifier<StackedModel> averaged_logit_classifier() const {
+    static_assert(ElementwiseActivation<typename Model::Activation>,
+                  "symflow::LastLayersEnsemble: the averaged logits are one wider network only for an elementwise "
+                  "activation (a column activation such as a radial one mixes the stacked members)");
+    require_members();
+    constexpr int L = depth;
+    const Index n = size(), h = model_.width(L - 1);
+    std::array<Index, depth + 1> widths{};
+    for (int i = 0; i <= depth; ++i) widths[static_cast<std::size_t>(i)] = model_.width(i);
+    widths[static_cast<std::size_t>(L - 1)] = n * h;
+    const StackedModel stacked(widths, model_.activation());
+    typename StackedModel::Params p = stacked.zero_params();
+    // Layers 1…L−2 have the same widths, so they fill the same leading stretch of both vectors.
+    const Index shared = model_.weight_offset(L - 1);
+    p.head(shared) = theta_.head(shared);
+    auto v = stacked.template weight<L - 1>(p);
+    auto u = stacked.template weight<L>(p);
+    for (Index j = 0; j < n; ++j) {
+      v.middleRows(j * h, h) = member(j).V;
+      u.middleCols(j * h, h) = member(j).U / static_cast<Scalar>(n);
+    }
+    if constexpr (Model::has_bias) {
+      auto b = stacked.template bias<L - 1>(p);
+      auto c = stacked.template bias<L>(p);
+      c.setZero();
+      for (Index j = 0; j < n; ++j) {
+        b.segment(j * h, h) = member(j).b;
+        c += member(j).c;
+      }
+      c /= static_cast<Scalar>(n);
+    }
+    return Classifier<StackedModel>(stacked, std::move(p));
+  }
+
+  /// ∂/∂X of the mean softmax cross-entropy of the averaged logits F̄(X) against the labels: the
+  /// gradient the input attacks on the ensemble follow.
+  template <class Derived>
+  Matrix loss_input_gradient(const Eigen::MatrixBase<Derived>& x, const std::vector<int>& labels) const {
+    return averaged_logit_classifier().loss_input_gradient(x, labels);
+  }
+
+ private:
+  void require_members() const {
+    if (members_.empty()) throw std::logic_error("symflow::LastLayersEnsemble: the ensemble has no members");
+  }
+
+  template <class Derived, class BlockOf>
+  EnsembleEvaluation evaluate_blocks(const Eigen::MatrixBase<Derived>& x, const std::vector<int>& labels,
+                                     const BlockOf& block_of, Index n) const {
+    detail::require_length("labels", x.cols(), static_cast<Index>(labels.size()));
+    const Index classes = model_.output_size();
+    for (int y : labels)
+      if (y < 0 || y >= classes)
+        throw std::invalid_argument("symflow::LastLayersEnsemble: label " + std::to_string(y) + " is not a class 0…" +
+                                    std::to_string(classes - 1));
+    const Matrix a = block_inputs(x);
+    EnsembleEvaluation e;
+    e.labels = labels;
+    e.classes = static_cast<int>(classes);
+    e.predictions.resize(n, x.cols());
+    e.log_probabilities.resize(n, x.cols());
+    SYMFLOW_PARALLEL_FOR
+    for (Index j = 0; j < n; ++j) {
+      const Matrix f = block_of(j).outputs(model_.activation(), a);
+      const std::vector<int> c = predicted_classes(f);
+      for (Index i = 0; i < x.cols(); ++i) {
+        e.predictions(j, i) = c[static_cast<std::size_t>(i)];
+        e.log_probabilities(j, i) = log_softmax_at(f.col(i), labels[static_cast<std::size_t>(i)]);
+      }
+    }
+    return e;
+  }
+
+  Model model_;
+  Params theta_;
+  std::vector<Block> members_;
+};
+
+}  // namespace symflow
