@@ -223,3 +223,40 @@ TEST_CASE("the input gradient is the derivative with respect to the data", "[mod
     CHECK(st::relative_error(Eigen::Map<const Flat>(gx.data()), fd, 1e-3) <= 1e-7);
   }
 }
+
+TEMPLATE_TEST_CASE("float gradients agree with float central differences to the stated tolerance", "[model][gradient][float]",
+                   sf::Identity, sf::Tanh, sf::Sigmoid) {
+  // Smooth activations only: a float step of ∛ε ≈ 4.9e-3 often straddles a ReLU kink (the
+  // piecewise-linear ones are checked against the double gradient below). In float, the rounding of L (ε ≈ 1.2e-7) divided by the step ∛ε ≈ 4.9e-3 bounds the
+  // central-difference error near 1e-4 relative; the analytic gradient is far more accurate.
+  using Net = sf::BiasedMlp<float, TestType, 3, 5, 2>;
+  const Net net;
+  for (int trial = 0; trial < 50; ++trial) {
+    auto rng = rng_for(trial);
+    const Eigen::Matrix<float, 3, 6> x = sf::test::normal<Eigen::Matrix<double, 3, 6>>(rng).cast<float>();
+    const Eigen::Matrix<float, 2, 6> y = sf::test::normal<Eigen::Matrix<double, 2, 6>>(rng).cast<float>();
+    const sf::Objective objective(net, sf::HalfSquaredError{}, x, y);
+    const typename Net::Params theta = sf::random_params(net, rng, 0.7);
+    const auto fd = st::finite_difference_gradient([&](const typename Net::Params& t) { return objective.value(t); }, theta);
+    INFO("trial " << trial);
+    CHECK(st::relative_error(objective.gradient(theta), fd, 1e-2) <= 2e-3);
+  }
+}
+
+TEMPLATE_TEST_CASE("float gradients equal double gradients up to float rounding", "[model][gradient][float]",
+                   sf::ReLU, sf::LeakyReLU, sf::Homogeneous, sf::Identity, sf::Tanh, sf::Sigmoid) {
+  using NetF = sf::BiasedMlp<float, TestType, 3, 5, 2>;
+  using NetD = sf::BiasedMlp<double, TestType, 3, 5, 2>;
+  for (int trial = 0; trial < 50; ++trial) {
+    auto rng = rng_for(trial);
+    const auto x = sf::test::normal<Eigen::Matrix<double, 3, 6>>(rng);
+    const auto y = sf::test::normal<Eigen::Matrix<double, 2, 6>>(rng);
+    const typename NetD::Params theta = sf::random_params(NetD{}, rng, 0.7);
+    const sf::Objective od(NetD{}, sf::HalfSquaredError{}, x, y);
+    const sf::Objective of(NetF{}, sf::HalfSquaredError{}, x.cast<float>().eval(), y.cast<float>().eval());
+    const Eigen::VectorXd gf = of.gradient(theta.template cast<float>()).template cast<double>();
+    INFO("trial " << trial);
+    // A few hundred float ulps (ε_float ≈ 1.2e-7), unless a pre-activation sits within rounding of a kink.
+    CHECK(st::relative_error(gf, Eigen::VectorXd(od.gradient(theta)), 1e-3) <= 1e-5);
+  }
+}
