@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// \file The conserved quantity of a two-layer block with an elementwise activation and whitened
+/// input (eq. 48), per hidden unit k:
+///     Q_k = ½‖u_k‖² − Σ_j Φ_σ(V_kj),   Φ_σ(v) = ∫_0^v σ(x)/σ′(x) dx,
+/// with V = W_1 ∈ R^{h×n} and u_k the k-th column of U = W_2 ∈ R^{m×h}.
+///
+/// When it is conserved. With input X = I_n (so k = n samples, one per input direction), the
+/// gradients are ∇_U L = G σ(V)ᵀ and ∇_V L = (UᵀG) ⊙ σ′(V), G = ∂L/∂F, hence along gradient flow
+///     d/dt ½‖u_k‖² = −Σ_j (UᵀG)_kj σ(V_kj) = d/dt Σ_j Φ_σ(V_kj).
+/// This uses nothing about the loss but that it is a function of F(X): ½‖Y − F‖², the mean
+/// squared error (which only rescales time by 2/(m·n)) and cross-entropy all conserve Q. It also
+/// holds for hidden layer 1 of a deeper MLP (later layers only change G), and for X a permutation
+/// matrix (a relabelling of the samples). It fails for other inputs: with X ≠ I the first-layer
+/// gradient mixes entries, (UᵀG ⊙ σ′(VX))Xᵀ, and the potentials no longer balance. The exceptions
+/// are identity and LeakyReLU, whose Φ = v²/2 makes Q_k = −½ × the scaling imbalance of
+/// ScalingImbalance, conserved for every input. A bias on layer 1 breaks eq. (48).
+///
+/// Sign convention: as printed in eq. (48), outgoing minus incoming. For σ = identity the sum is
+/// ½Tr[UᵀU − VVᵀ] (eq. 45), that is −½ Tr of LayerImbalance.
+
+#include <string>
+#include <utility>
+
+#include "symflow/conserved/potential.hpp"
+#include "symflow/conserved/quantity.hpp"
+#include "symflow/model/mlp.hpp"
+
+namespace symflow {
+
+/// Q ∈ R^h, Q_k = ½‖column k of W_2‖² − Σ_j Φ_σ(W_1[k, j]) (eq. 48): conserved by gradient flow
+/// when the input is X = I (see the file comment). Φ_σ is exact for symflow's activations and by
+/// adaptive Gauss–Kronrod quadrature for a user activation.
+template <MlpModel Model>
+class ElementwiseQuantity {
+  static_assert(Model::depth >= 2, "symflow::ElementwiseQuantity: the model needs a hidden layer");
+  static_assert(ElementwiseActivation<typename Model::Activation>,
+                "symflow::ElementwiseQuantity: eq. (48) needs an elementwise activation with value(z) and "
+                "derivative(z); a radial activation has the angular-momentum identity instead");
+  static_assert(!Model::has_bias,
+                "symflow::ElementwiseQuantity: a bias on the first layer breaks eq. (48); use symflow::Mlp");
+
+ public:
+  using ModelType = Model;
+  using Scalar = typename Model::Scalar;
+  using Params = typename Model::Params;
+  using Activation = typename Model::Activation;
+  static constexpr int hidden = Model::static_widths[1];
+  using Value = Eigen::Matrix<Scalar, hidden, 1>;
+  static constexpr bool is_quadratic = false;
+
+  explicit ElementwiseQuantity(Model model, QuadratureOptions options = {})
+      : model_(std::move(model)), options_(options) {}
+  const Model& model() const { return model_; }
+  const QuadratureOptions& quadrature() const { return options_; }
+
+  /// Q_k for every hidden unit k.
+  template <class D>
+  Value value(const Eigen::MatrixBase<D>& p) const {
+    Value q = Scalar(0.5) * model_.template weight<2>(p).colwise().squaredNorm().transpose();
+    q.noalias() -= potentials(p);
+    return q;
+  }
+
+  /// Σ_j Φ_σ(W_1[k, j]) for every unit k: the incoming term.
+  template <class D>
+  Value potentials(const Eigen::MatrixBase<D>& p) const {
+    const auto v = model_.template weight<1>(p);
+    Value out(v.rows());
+    const Activation& act = model_.activation();
+    for (Index k = 0; k < v.rows(); ++k) {
+      Scalar s(0);
+      for (Index j = 0; j < v.cols(); ++j) s += activation_potential(act, v(k, j), options_);
+      out[k] = s;
+    }
+    return out;
+  }
+
+  /// f₁ = ½‖U‖²_F, the outgoing term of the sum (the normalisation of Appendix D uses it).
+  template <class D>
+  Scalar outgoing(const Eigen::MatrixBase<D>& p) const { return Scalar(0.5) * model_.template weight<2>(p).squaredNorm(); }
+  /// f₂ = Σ_kj Φ_σ(V_kj), the incoming term of the sum.
+  template <class D>
+  Scalar incoming(const Eigen::MatrixBase<D>& p) const { return potentials(p).sum(); }
+
+  template <class S>
+  ElementwiseQuantity<typename Model::template Rebind<S>> cast() const {
+    return ElementwiseQuantity<typename Model::template Rebind<S>>(model_.template cast<S>(), options_);
+  }
+  static std::string name() { return "elementwise_quantity"; }
+
+ private:
+  Model model_;
+  QuadratureOptions options_;
+};
+
+}  // namespace symflow

@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// \file The layer imbalance of a linear hidden layer: the h×h matrix
+/// Q_i = W_i W_iᵀ (+ b_i b_iᵀ) − W_{i+1}ᵀ W_{i+1}, every conserved Q_M of GL_h at once
+/// (eq. 27 and Example 7), and its trace.
+///
+/// Hidden layer i (1 ≤ i ≤ L − 1, width h = n_i) sits between W_i ∈ R^{h×n_{i−1}} and
+/// W_{i+1} ∈ R^{n_{i+1}×h}. With σ = identity on it, g ∈ GL_h acts by W_i ↦ g W_i, b_i ↦ g b_i,
+/// W_{i+1} ↦ W_{i+1} g⁻¹ and leaves the network function unchanged. The generator of M ∈ gl_h is
+/// (M W_i, M b_i, −W_{i+1} M), so Prop. 12 gives Q_M(θ) = ⟨θ, M̄θ⟩ = ⟨M, Q_i⟩_F: for symmetric M
+/// every Q_M is a linear combination of the entries of Q_i, and for antisymmetric M it is 0.
+/// Along gradient flow dQ_i/dt = 0 for every loss and every batch X (the proof only uses that
+/// L depends on W_{i+1} W_i).
+///
+/// Sign convention: incoming minus outgoing, the sign of ⟨θ, M̄θ⟩ for the action above. The
+/// paper's Appendix D–E quantity ½Tr[UᵀU − VVᵀ] (eqs. 41, 45) is −½ times this trace.
+
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "symflow/conserved/quantity.hpp"
+#include "symflow/model/activations.hpp"
+#include "symflow/model/mlp.hpp"
+
+namespace symflow {
+
+namespace detail {
+
+template <class Model, int Layer>
+constexpr void check_linear_hidden_layer() {
+  static_assert(Layer >= 1 && Layer < Model::depth,
+                "symflow: Layer must be a hidden layer, 1 ≤ Layer ≤ L − 1 (it sits between W_Layer and W_{Layer+1})");
+  static_assert(std::is_same_v<typename Model::Activation, Identity>,
+                "symflow::LayerImbalance: the GL_h symmetry needs a linear hidden layer (symflow::Identity); for "
+                "ReLU, LeakyReLU or Homogeneous use symflow::ScalingImbalance, for other elementwise activations "
+                "symflow::ElementwiseQuantity");
+}
+
+}  // namespace detail
+
+/// Q_i = W_i W_iᵀ (+ b_i b_iᵀ) − W_{i+1}ᵀ W_{i+1} ∈ R^{h×h} for hidden layer i = Layer of a linear
+/// (symflow::Identity) MLP. Conserved entry by entry by gradient flow, for any loss and data.
+template <MlpModel Model, int Layer = 1>
+class LayerImbalance {
+ public:
+  using ModelType = Model;
+  using Scalar = typename Model::Scalar;
+  using Params = typename Model::Params;
+  static constexpr int hidden = Model::static_widths[Layer];
+  using Value = Eigen::Matrix<Scalar, hidden, hidden>;
+  static constexpr bool is_quadratic = true;
+
+  explicit LayerImbalance(Model model) : model_(std::move(model)) { detail::check_linear_hidden_layer<Model, Layer>(); }
+
+  const Model& model() const { return model_; }
+  /// h, the width of the hidden layer.
+  Index width() const { return model_.width(Layer); }
+
+  template <class D>
+  Value value(const Eigen::MatrixBase<D>& p) const {
+    const auto w_in = model_.template weight<Layer>(p);
+    const auto w_out = model_.template weight<Layer + 1>(p);
+    Value q(width(), width());
+    q.noalias() = w_in * w_in.transpose();
+    if constexpr (Model::has_bias) {
+      const auto b = model_.template bias<Layer>(p);
+      q.noalias() += b * b.transpose();
+    }
+    q.noalias() -= w_out.transpose() * w_out;
+    return q;
+  }
+
+  template <class S>
+  LayerImbalance<typename Model::template Rebind<S>, Layer> cast() const {
+    return LayerImbalance<typename Model::template Rebind<S>, Layer>(model_.template cast<S>());
+  }
+  static std::string name() { return "layer_imbalance_" + std::to_string(Layer); }
+
+ private:
+  Model model_;
+};
+
+/// Tr Q_i = ‖W_i‖²_F (+ ‖b_i‖²) − ‖W_{i+1}‖²_F: the layer imbalance of Du et al. (2018), one
+/// streaming pass over the two layers (O(h(n_{i−1} + n_{i+1})), no matrix product).
+template <MlpModel Model, int Layer = 1>
+class LayerImbalanceTrace {
+ public:
+  using ModelType = Model;
+  using Scalar = typename Model::Scalar;
+  using Params = typename Model::Params;
+  using Value = Scalar;
+  static constexpr bool is_quadratic = true;
+
+  explicit LayerImbalanceTrace(Model model) : model_(std::move(model)) {
+    detail::check_linear_hidden_layer<Model, Layer>();
+  }
+  const Model& model() const { return model_; }
+
+  template <class D>
+  Value value(const Eigen::MatrixBase<D>& p) const {
+    Scalar q = model_.template weight<Layer>(p).squaredNorm() - model_.template weight<Layer + 1>(p).squaredNorm();
+    if constexpr (Model::has_bias) q += model_.template bias<Layer>(p).squaredNorm();
+    return q;
+  }
+
+  template <class S>
+  LayerImbalanceTrace<typename Model::template Rebind<S>, Layer> cast() const {
+    return LayerImbalanceTrace<typename Model::template Rebind<S>, Layer>(model_.template cast<S>());
+  }
+  static std::string name() { return "layer_imbalance_trace_" + std::to_string(Layer); }
+
+ private:
+  Model model_;
+};
+
+/// The traces of the layer imbalances of every hidden layer 1, …, L − 1 of a linear MLP, as one
+/// vector quantity (entry i − 1 is Tr Q_i).
+template <MlpModel Model>
+class LayerImbalanceTraces {
+ public:
+  using ModelType = Model;
+  using Scalar = typename Model::Scalar;
+  using Params = typename Model::Params;
+  using Value = Eigen::Matrix<Scalar, Model::depth - 1, 1>;
+  static constexpr bool is_quadratic = true;
+
+  explicit LayerImbalanceTraces(Model model) : model_(std::move(model)) {
+    static_assert(Model::depth >= 2, "symflow::LayerImbalanceTraces: the model has no hidden layer");
+    detail::check_linear_hidden_layer<Model, 1>();
+  }
+  const Model& model() const { return model_; }
+
+  template <class D>
+  Value value(const Eigen::MatrixBase<D>& p) const {
+    Value q;
+    Scalar previous = model_.weight_at(1, p).squaredNorm();
+    for (int i = 1; i < Model::depth; ++i) {
+      const Scalar next = model_.weight_at(i + 1, p).squaredNorm();
+      q[i - 1] = previous - next;
+      if constexpr (Model::has_bias) q[i - 1] += p.segment(model_.bias_offset(i), model_.width(i)).squaredNorm();
+      previous = next;
+    }
+    return q;
+  }
+
+  template <class S>
+  LayerImbalanceTraces<typename Model::template Rebind<S>> cast() const {
+    return LayerImbalanceTraces<typename Model::template Rebind<S>>(model_.template cast<S>());
+  }
+  static std::string name() { return "layer_imbalance_traces"; }
+
+ private:
+  Model model_;
+};
+
+/// Q_i for a hidden layer chosen at run time (a dynamic-size h×h matrix), for loops over the
+/// layers of a deep linear network.
+template <MlpModel Model, class D>
+Eigen::Matrix<typename Model::Scalar, Dynamic, Dynamic> layer_imbalance_at(const Model& model, int layer,
+                                                                            const Eigen::MatrixBase<D>& p) {
+  detail::check_linear_hidden_layer<Model, 1>();
+  if (layer < 1 || layer >= Model::depth)
+    throw std::out_of_range("symflow::layer_imbalance_at: layer " + std::to_string(layer) +
+                            " is not a hidden layer; hidden layers are 1, …, " + std::to_string(Model::depth - 1));
+  const auto w_in = model.weight_at(layer, p);
+  const auto w_out = model.weight_at(layer + 1, p);
+  Eigen::Matrix<typename Model::Scalar, Dynamic, Dynamic> q = w_in * w_in.transpose();
+  if constexpr (Model::has_bias) {
+    const auto b = p.segment(model.bias_offset(layer), model.width(layer));
+    q.noalias() += b * b.transpose();
+  }
+  q.noalias() -= w_out.transpose() * w_out;
+  return q;
+}
+
+}  // namespace symflow

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// \file The potential Φ_σ(v) = ∫_0^v σ(x)/σ′(x) dx of an elementwise activation: the term a first
+/// layer weight contributes to the conserved quantity of eq. (48).
+///
+/// Why σ/σ′: with whitened input the first-layer gradient is ∇_V L = (UᵀG) ⊙ σ′(V) and the
+/// second-layer gradient is ∇_U L = G σ(V)ᵀ, so along gradient flow
+/// d/dt Φ_σ(V_kj) = −(UᵀG)_kj σ(V_kj) matches d/dt ½U_·k² summed over the output rows.
+///
+/// Closed forms (lower limit 0):
+///   identity, LeakyReLU      σ/σ′ = x                  Φ = v²/2
+///   ReLU                     σ/σ′ = max(x, 0)          Φ = max(v, 0)²/2
+///   Homogeneous{α}           σ/σ′ = max(x, 0)/α        Φ = max(v, 0)²/(2α)
+///   tanh                     σ/σ′ = sinh(2x)/2         Φ = sinh²(v)/2
+///   sigmoid                  σ/σ′ = 1 + eˣ             Φ = v + eᵛ − 1
+/// Where σ′ = 0 and σ = 0 (the negative side of ReLU) the ratio is taken as 0: such an entry has
+/// zero gradient, so gradient flow never moves it and any value of Φ there is conserved.
+///
+/// A user activation gets Φ by adaptive Gauss–Kronrod quadrature of σ/σ′, or supplies its own
+/// closed form as a member `potential(v)` (and then should also supply `potential_ratio(x)` =
+/// σ/σ′ for exact derivatives, which otherwise come from value/derivative).
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include "symflow/conserved/quadrature.hpp"
+#include "symflow/core/dual.hpp"
+#include "symflow/model/activation.hpp"
+#include "symflow/model/activations.hpp"
+
+namespace symflow {
+
+namespace detail {
+
+template <class A, class S>
+concept HasPotentialMember = requires(const A& a, const S& v) {
+  { a.potential(v) } -> std::convertible_to<S>;
+};
+template <class A, class S>
+concept HasPotentialRatioMember = requires(const A& a, const S& v) {
+  { a.potential_ratio(v) } -> std::convertible_to<S>;
+};
+
+/// σ/σ′ at a real point x from the activation's value and derivative, with 0/0 read as 0.
+template <class A, class S>
+S ratio_from_derivative(const A& a, const S& x) {
+  const S value = static_cast<S>(a.value(x));
+  const S slope = static_cast<S>(a.derivative(x));
+  if (slope == S(0)) {
+    if (value == S(0)) return S(0);
+    throw std::domain_error("symflow: the activation has σ′(x) = 0 but σ(x) ≠ 0 at x = " +
+                            std::to_string(static_cast<double>(real_part(x))) +
+                            ", so ∫σ/σ′ diverges there and eq. (48) has no conserved potential");
+  }
+  return value / slope;
+}
+
+}  // namespace detail
+
+/// Whether Φ_σ has a closed form in symflow (or from the activation itself); otherwise
+/// activation_potential integrates σ/σ′ numerically.
+template <class A>
+inline constexpr bool has_closed_form_potential =
+    std::is_same_v<A, Identity> || std::is_same_v<A, ReLU> || std::is_same_v<A, LeakyReLU> ||
+    std::is_same_v<A, Homogeneous> || std::is_same_v<A, Tanh> || std::is_same_v<A, Sigmoid> ||
+    detail::HasPotentialMember<A, double>;
+
+/// σ(x)/σ′(x), the integrand of the potential (and its derivative), in any scalar type including
+/// symflow::Dual.
+template <ElementwiseActivation A, class S>
+S potential_ratio(const A& a, const S& x) {
+  using std::exp;
+  if constexpr (detail::HasPotentialRatioMember<A, S>) {
+    return a.potential_ratio(x);
+  } else if constexpr (std::is_same_v<A, Identity> || std::is_same_v<A, LeakyReLU>) {
+    return x;
+  } else if constexpr (std::is_same_v<A, ReLU>) {
+    return x > S(0) ? x : S(0);
+  } else if constexpr (std::is_same_v<A, Homogeneous>) {
+    return x > S(0) ? x / S(a.alpha) : S(0);
+  } else if constexpr (std::is_same_v<A, Tanh>) {
+    const S e = exp(S(2) * x);
+    return (e - S(1) / e) / S(4);  // sinh(2x)/2
+  } else if constexpr (std::is_same_v<A, Sigmoid>) {
+    return S(1) + exp(x);
+  } else {
+    return detail::ratio_from_derivative(a, x);
+  }
+}
+
+/// Φ_σ(v) = ∫_0^v σ(x)/σ′(x) dx: closed form for symflow's activations (see the file comment), the
+/// activation's own `potential(v)` if it has one, and adaptive Gauss–Kronrod quadrature otherwise.
+/// For S = Dual<T> the ε-part is σ/σ′ at the value times the ε-part of v (fundamental theorem of
+/// calculus), so exact derivatives need no quadrature of duals.
+template <ElementwiseActivation A, class S>
+S activation_potential(const A& a, const S& v, const QuadratureOptions& options = {}) {
+  if constexpr (is_dual_v<S>) {
+    return S(activation_potential(a, v.value, options), potential_ratio(a, v.value) * v.eps);
+  } else if constexpr (detail::HasPotentialMember<A, S>) {
+    return a.potential(v);
+  } else if constexpr (std::is_same_v<A, Identity> || std::is_same_v<A, LeakyReLU>) {
+    return v * v / S(2);
+  } else if constexpr (std::is_same_v<A, ReLU>) {
+    return v > S(0) ? v * v / S(2) : S(0);
+  } else if constexpr (std::is_same_v<A, Homogeneous>) {
+    return v > S(0) ? v * v / (S(2) * S(a.alpha)) : S(0);
+  } else if constexpr (std::is_same_v<A, Tanh>) {
+    using std::sinh;
+    const S s = sinh(v);
+    return s * s / S(2);
+  } else if constexpr (std::is_same_v<A, Sigmoid>) {
+    using std::expm1;
+    return v + expm1(v);
+  } else {
+    return integrate([&a](const S& x) { return detail::ratio_from_derivative(a, x); }, S(0), v, options);
+  }
+}
+
+}  // namespace symflow

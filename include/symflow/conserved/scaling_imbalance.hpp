@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// \file The per-unit imbalance of a positively homogeneous hidden layer (Example 9):
+/// Q_k = ‖row k of W_i‖² + b_{i,k}² − α ‖column k of W_{i+1}‖², one entry per hidden unit.
+///
+/// Derivation. If σ(cz) = c^α σ(z) for c > 0 (ReLU and LeakyReLU: α = 1; Homogeneous{α}), the
+/// positive diagonal g = diag(c) acts by W_i ↦ g W_i, b_i ↦ g b_i, W_{i+1} ↦ W_{i+1} g^{−α}, since
+/// σ(g z) = g^α σ(z). Its generator for M = diag(m) is (M W_i, M b_i, −α W_{i+1} M), so
+/// Q_M = ⟨θ, M̄θ⟩ = Σ_k m_k (‖W_i[k,:]‖² + b_{i,k}² − α‖W_{i+1}[:,k]‖²) = ⟨m, Q⟩: the vector Q
+/// holds every Q_M at once. Directly: along gradient flow,
+/// d/dt ‖W_i[k,:]‖² + b_k² = −2 Σ_samples (W_{i+1}ᵀG)_k σ′(z_k) z_k = −2α Σ (W_{i+1}ᵀG)_k σ(z_k)
+/// (Euler's identity z σ′(z) = α σ(z)) = α d/dt ‖W_{i+1}[:,k]‖², for every loss and batch.
+/// The bias b_{i+1} of the next layer is not acted on and does not appear.
+///
+/// Sign convention: incoming minus outgoing, as LayerImbalance (for σ = identity, α = 1, Q is the
+/// diagonal of the layer-imbalance matrix).
+
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "symflow/conserved/quantity.hpp"
+#include "symflow/model/activations.hpp"
+#include "symflow/model/mlp.hpp"
+
+namespace symflow {
+
+/// An activation with σ(cz) = c^α σ(z) for all c > 0, reporting α by degree() (ReLU, LeakyReLU,
+/// Homogeneous), or the identity (α = 1).
+template <class A>
+concept PositivelyHomogeneous = std::is_same_v<A, Identity> || requires(const A& a) {
+  { a.degree() } -> std::convertible_to<double>;
+};
+
+/// The degree α of a positively homogeneous activation.
+template <PositivelyHomogeneous A>
+double homogeneity_degree(const A& a) {
+  if constexpr (std::is_same_v<A, Identity>) return 1.0;
+  else return static_cast<double>(a.degree());
+}
+
+namespace detail {
+
+template <class Model, int Layer>
+constexpr void check_homogeneous_hidden_layer() {
+  static_assert(Layer >= 1 && Layer < Model::depth,
+                "symflow: Layer must be a hidden layer, 1 ≤ Layer ≤ L − 1 (it sits between W_Layer and W_{Layer+1})");
+  static_assert(PositivelyHomogeneous<typename Model::Activation>,
+                "symflow::ScalingImbalance: the positive scaling symmetry needs a positively homogeneous activation "
+                "(ReLU, LeakyReLU, Homogeneous{alpha}, Identity) that reports its degree by degree()");
+}
+
+}  // namespace detail
+
+/// Q ∈ R^h with Q_k = ‖row k of W_i‖² + b_{i,k}² − α‖column k of W_{i+1}‖², i = Layer: conserved
+/// by gradient flow unit by unit, for any loss and data.
+template <MlpModel Model, int Layer = 1>
+class ScalingImbalance {
+ public:
+  using ModelType = Model;
+  using Scalar = typename Model::Scalar;
+  using Params = typename Model::Params;
+  static constexpr int hidden = Model::static_widths[Layer];
+  using Value = Eigen::Matrix<Scalar, hidden, 1>;
+  static constexpr bool is_quadratic = true;
+
+  explicit ScalingImbalance(Model model) : model_(std::move(model)) {
+    detail::check_homogeneous_hidden_layer<Model, Layer>();
+  }
+  const Model& model() const { return model_; }
+  /// α, the degree of homogeneity of the activation.
+  double degree() const { return homogeneity_degree(model_.activation()); }
+
+  /// Row norms of W_i and column norms of W_{i+1}: one streaming pass, O(h(n_{i−1} + n_{i+1})).
+  template <class D>
+  Value value(const Eigen::MatrixBase<D>& p) const {
+    const auto w_in = model_.template weight<Layer>(p);
+    const auto w_out = model_.template weight<Layer + 1>(p);
+    Value q = w_in.rowwise().squaredNorm();
+    if constexpr (Model::has_bias) q += model_.template bias<Layer>(p).cwiseAbs2();
+    q.noalias() -= Scalar(degree()) * w_out.colwise().squaredNorm().transpose();
+    return q;
+  }
+
+  template <class S>
+  ScalingImbalance<typename Model::template Rebind<S>, Layer> cast() const {
+    return ScalingImbalance<typename Model::template Rebind<S>, Layer>(model_.template cast<S>());
+  }
+  static std::string name() { return "scaling_imbalance_" + std::to_string(Layer); }
+
+ private:
+  Model model_;
+};
+
+/// The per-unit scaling imbalances of every hidden layer 1, …, L − 1, stacked into one vector
+/// (layer 1's units first), for deep homogeneous networks.
+template <MlpModel Model>
+class ScalingImbalances {
+  static constexpr int count_hidden() {
+    int total = 0;
+    for (int i = 1; i < Model::depth; ++i) total = add_sizes(total, Model::static_widths[i]);
+    return total;
+  }
+
+ public:
+  using ModelType = Model;
+  using Scalar = typename Model::Scalar;
+  using Params = typename Model::Params;
+  using Value = Eigen::Matrix<Scalar, count_hidden(), 1>;
+  static constexpr bool is_quadratic = true;
+
+  explicit ScalingImbalances(Model model) : model_(std::move(model)) {
+    static_assert(Model::depth >= 2, "symflow::ScalingImbalances: the model has no hidden layer");
+    detail::check_homogeneous_hidden_layer<Model, 1>();
+  }
+  const Model& model() const { return model_; }
+
+  /// Σ_i n_i over the hidden layers.
+  Index size() const {
+    Index total = 0;
+    for (int i = 1; i < Model::depth; ++i) total += model_.width(i);
+    return total;
+  }
+
+  template <class D>
+  Value value(const Eigen::MatrixBase<D>& p) const {
+    Value q(size());
+    const Scalar alpha(homogeneity_degree(model_.activation()));
+    Index offset = 0;
+    for (int i = 1; i < Model::depth; ++i) {
+      const Index h = model_.width(i);
+      auto block = q.segment(offset, h);
+      block = model_.weight_at(i, p).rowwise().squaredNorm();
+      if constexpr (Model::has_bias) block += p.segment(model_.bias_offset(i), h).cwiseAbs2();
+      block.noalias() -= alpha * model_.weight_at(i + 1, p).colwise().squaredNorm().transpose();
+      offset += h;
+    }
+    return q;
+  }
+
+  template <class S>
+  ScalingImbalances<typename Model::template Rebind<S>> cast() const {
+    return ScalingImbalances<typename Model::template Rebind<S>>(model_.template cast<S>());
+  }
+  static std::string name() { return "scaling_imbalances"; }
+
+ private:
+  Model model_;
+};
+
+}  // namespace symflow
