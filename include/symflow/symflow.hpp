@@ -3,3 +3,4 @@
 /// \file symflow: symmetries, generators and conserved quantities of neural-network parameter
 /// spaces, over Eigen. Include this header for everything, or one module header.
 #include "symflow/model.hpp"
+#include "symflow/flow.hpp"
