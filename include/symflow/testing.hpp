@@ -3,6 +3,7 @@
 /// \file Checks a user can run on their own models, actions and quantities: finite differences,
 /// relative errors, tolerances per scalar. symflow's own tests use the same functions.
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -55,5 +56,109 @@ auto curve_derivative(const Curve& c, double h = 1e-5) {
   using V = decltype(c(0.0));
   return V((c(h) - c(-h)) / static_cast<typename V::Scalar>(2 * h));
 }
+
+/// \name Checks of a group action on a model's parameter space
+/// Each returns the measured error (a relative error unless said otherwise), for any action with
+/// the members act, generator, identity, compose, inverse, exp and algebra() (every symflow action has
+/// them), so a user can run them on their own model and activation. Tolerances are the caller's:
+/// exact identities hold to a few hundred ulps (1e-12 in double for well-conditioned g), derivative
+/// checks by central differences to about 1e-8.
+/// @{
+
+/// ‖I·θ − θ‖ / ‖θ‖: the identity axiom.
+template <class Action>
+double identity_axiom_error(const Action& action, const typename Action::Params& theta) {
+  return relative_error(action.act(action.identity(), theta), theta);
+}
+
+/// ‖g₂·(g₁·θ) − (g₂g₁)·θ‖ / ‖(g₂g₁)·θ‖: the composition axiom, with g₂g₁ = compose(g₂, g₁).
+template <class Action>
+double composition_axiom_error(const Action& action, const typename Action::Group& g2, const typename Action::Group& g1,
+                               const typename Action::Params& theta) {
+  const typename Action::Params both = action.act(action.compose(g2, g1), theta);
+  return relative_error(action.act(g2, action.act(g1, theta)), both);
+}
+
+/// ‖g⁻¹·(g·θ) − θ‖ / ‖θ‖: the inverse axiom.
+template <class Action>
+double inverse_axiom_error(const Action& action, const typename Action::Group& g, const typename Action::Params& theta) {
+  return relative_error(action.act(action.inverse(g), action.act(g, theta)), theta);
+}
+
+/// |L(g·θ) − L(θ)| / |L(θ)|: invariance of an objective (anything with value(θ)) under g.
+template <class Objective, class Action>
+double invariance_error(const Objective& objective, const Action& action, const typename Action::Group& g,
+                        const typename Action::Params& theta) {
+  return relative_error(static_cast<double>(objective.value(action.act(g, theta))),
+                        static_cast<double>(objective.value(theta)));
+}
+
+/// ‖F_{g·θ}(X) − F_θ(X)‖ / ‖F_θ(X)‖: the network function itself is unchanged on the inputs X (a
+/// stronger check than loss invariance, and independent of the loss).
+template <class Model, class Action, class DerivedX>
+double output_invariance_error(const Model& model, const Action& action, const typename Action::Group& g,
+                               const typename Action::Params& theta, const Eigen::MatrixBase<DerivedX>& x) {
+  const auto before = model.forward(theta, x);
+  const auto after = model.forward(action.act(g, theta), x);
+  return relative_error(after, before);
+}
+
+/// ‖M̄θ − (exp(hM)·θ − exp(−hM)·θ)/(2h)‖ / ‖M̄θ‖: the generator is the derivative of the action
+/// along the one-parameter subgroup t ↦ exp(tM) (eq. 9). The central difference has error
+/// O(h²‖M‖³‖θ‖ + ε‖θ‖/h).
+template <class Action>
+double generator_derivative_error(const Action& action, const typename Action::Algebra& m,
+                                  const typename Action::Params& theta, double h = 1e-5) {
+  using Params = typename Action::Params;
+  using S = typename Action::Scalar;
+  const auto scaled = [&](double t) {
+    typename Action::Algebra tm = m;
+    if constexpr (requires { tm * S(t); }) {
+      tm = m * S(t);
+    } else {
+      tm = action.algebra().from_coordinates(action.algebra().coordinates(m) * S(t));
+    }
+    return tm;
+  };
+  const Params fd = curve_derivative([&](double t) { return Params(action.act(action.exp(scaled(t)), theta)); }, h);
+  return relative_error(action.generator(m, theta), fd, 1e-300);
+}
+
+/// |⟨∇L(θ), M̄θ⟩| / (‖∇L(θ)‖·‖M̄θ‖): zero for a symmetry of L (Prop. 1 / Prop. 5). Returns 0 when
+/// either vector is zero.
+template <class Objective, class Action>
+double gradient_orthogonality(const Objective& objective, const Action& action, const typename Action::Algebra& m,
+                              const typename Action::Params& theta) {
+  const typename Action::Params grad = objective.gradient(theta);
+  const typename Action::Params xi = action.generator(m, theta);
+  const double scale = static_cast<double>(grad.norm()) * static_cast<double>(xi.norm());
+  return scale == 0.0 ? 0.0 : std::abs(static_cast<double>(grad.dot(xi))) / scale;
+}
+
+/// The largest gradient_orthogonality over the basis of the action's Lie algebra.
+template <class Objective, class Action>
+double max_gradient_orthogonality(const Objective& objective, const Action& action,
+                                  const typename Action::Params& theta) {
+  const typename Action::Params grad = objective.gradient(theta);
+  const double gnorm = static_cast<double>(grad.norm());
+  double worst = 0.0;
+  for (Index i = 0; i < action.algebra().dimension(); ++i) {
+    const typename Action::Params xi = action.generator(action.algebra().basis(i), theta);
+    const double scale = gnorm * static_cast<double>(xi.norm());
+    if (scale > 0.0) worst = std::max(worst, std::abs(static_cast<double>(grad.dot(xi))) / scale);
+  }
+  return worst;
+}
+
+/// ‖gᵀ·∇L(g·θ) − ∇L(θ)‖ / ‖∇L(θ)‖: the gradient transformation law of a linear symmetry (Prop. 10,
+/// eq. 19), where gᵀ acts through action.transpose(g), the adjoint of θ ↦ g·θ.
+template <class Objective, class Action>
+double gradient_transformation_error(const Objective& objective, const Action& action,
+                                     const typename Action::Group& g, const typename Action::Params& theta) {
+  const typename Action::Params moved = objective.gradient(action.act(g, theta));
+  return relative_error(action.act(action.transpose(g), moved), objective.gradient(theta));
+}
+
+/// @}
 
 }  // namespace symflow::testing
