@@ -1,0 +1,253 @@
+// Figure 6 (Appendix F.3): loss curves of gradient descent on the two-layer network
+// F(X) = U σ(V X) with whitened input X = I, started at three scales of the same random draw, which
+// gives three values of the conserved quantity Q of eq. (48); one panel per activation.
+//
+// Setting (the paper's): Y ∈ R^{5×10} with N(0, 1) entries, input n = 10, hidden h = 50, output
+// m = 5, X = I_10; U and V with i.i.d. N(0, s²) entries for s = 0.01, 0.1, 1 (one draw θ̂, scaled:
+// θ₀ = s θ̂); gradient descent at learning rate 1e-3 on the mean squared error (PyTorch's MSELoss,
+// which the paper's experiments use) for 400 000 steps, 800 000 for sigmoid.
+//
+// Q = Σ_k [½‖u_k‖² − Σ_j Φ_σ(V_kj)], Φ_σ(v) = ∫_0^v σ/σ′ (eq. 48; ½Tr[UᵀU − VVᵀ] for σ = identity),
+// is conserved by gradient flow for any loss of F; gradient descent moves it by O(η²) per step.
+// For identity and ReLU (Φ(v) = ½v², ½max(v, 0)²) the first-order terms of one step cancel
+// exactly and what is left is ½η²(‖∇_U L‖² − Σ ∇_V L²) plus, for a ReLU weight that crosses zero,
+// ½v'² ≤ ½η²(∂L/∂v)²; so |Q_{t+1} − Q_t| ≤ ½η²‖∇L(θ_t)‖², and the CSV column drift_bound sums it.
+//
+// Writes fig6_convergence.csv (one row per recorded step and run), fig6_summary.csv (one row per
+// run), fig6_series.gp (the runs, for the plot) and fig6_convergence.png.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <iostream>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include <symflow/conserved.hpp>
+#include <symflow/symflow.hpp>
+
+#include "support/plot.hpp"
+
+namespace {
+
+namespace sf = symflow;
+
+constexpr int n_in = 10, n_hidden = 50, n_out = 5;
+using Inputs = Eigen::Matrix<double, n_in, n_in>;
+using Targets = Eigen::Matrix<double, n_out, n_in>;
+
+struct Settings {
+  double learning_rate = 1e-3;
+  long steps = 400000;
+  long sigmoid_steps = 800000;
+  long record_every = 200;
+  bool half_loss = false;  // ½‖Y − F‖² instead of the mean squared error
+  /// A run has converged once its loss is below this fraction of the loss of the zero network.
+  double threshold = 1e-3;
+};
+
+/// One curve: an activation and an initial scale.
+struct Run {
+  std::string activation;
+  double scale = 0;
+  long steps = 0;
+};
+
+struct Result {
+  std::vector<long> step;
+  std::vector<double> loss, residual, q;
+  /// ½η² Σ_{s<t} ‖∇L(θ_s)‖²: bounds |Q_t − Q_0| for identity and ReLU (see main's comment).
+  std::vector<double> drift_bound;
+  double q0 = 0, q_final = 0, loss0 = 0, loss_final = 0;
+  long converged_at = -1;  // first step with loss ≤ threshold × loss of F = 0; −1 if never
+  std::string status;
+  double seconds = 0;
+};
+
+template <class Act, class Loss>
+Result train(const Run& run, const Settings& s, const Loss& loss, const Targets& y, const Eigen::VectorXd& draw) {
+  using Net = sf::TwoLayer<double, Act, n_in, n_hidden, n_out>;
+  const Net net;
+  const sf::Objective objective(net, loss, Inputs::Identity().eval(), y);
+  const auto q = sf::summed(sf::ElementwiseQuantity<Net>(net));  // Σ_k Q_k of eq. (48)
+  typename Net::Params theta = run.scale * draw;
+
+  const double zero_loss = loss.value(Targets::Zero().eval(), y);
+  const double threshold = s.threshold * zero_loss;
+  // ‖Y − F‖_F from the loss value, whichever convention.
+  const double to_residual = s.half_loss ? 2.0 : static_cast<double>(n_out * n_in);
+
+  Result r;
+  r.q0 = q.value(theta);
+  double drift_bound = 0;
+  const auto start = std::chrono::steady_clock::now();
+  auto record = [&](const sf::Snapshot<typename Net::Params>& snap) {
+    if (r.converged_at < 0 && snap.loss <= threshold) r.converged_at = static_cast<long>(snap.step);
+    if (snap.step % s.record_every != 0 && !snap.last) return;
+    r.step.push_back(static_cast<long>(snap.step));
+    r.loss.push_back(snap.loss);
+    r.residual.push_back(std::sqrt(to_residual * snap.loss));
+    r.q.push_back(q.value(snap.theta));
+    r.drift_bound.push_back(drift_bound);
+  };
+  auto accumulate = [&](const sf::Snapshot<typename Net::Params>& snap) {
+    drift_bound += 0.5 * s.learning_rate * s.learning_rate * snap.gradient.squaredNorm();
+  };
+  const auto status = sf::run(sf::GradientDescent{s.learning_rate}, objective, theta,
+                              sf::Stopping{.max_steps = run.steps}, record, accumulate);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.loss0 = r.loss.front();
+  r.loss_final = r.loss.back();
+  r.q_final = r.q.back();
+  r.status = status.message();
+  return r;
+}
+
+template <class Loss>
+Result train_any(const Run& run, const Settings& s, const Loss& loss, const Targets& y, const Eigen::VectorXd& draw) {
+  if (run.activation == "identity") return train<sf::Identity>(run, s, loss, y, draw);
+  if (run.activation == "relu") return train<sf::ReLU>(run, s, loss, y, draw);
+  if (run.activation == "tanh") return train<sf::Tanh>(run, s, loss, y, draw);
+  if (run.activation == "sigmoid") return train<sf::Sigmoid>(run, s, loss, y, draw);
+  throw std::invalid_argument("unknown activation '" + run.activation + "' (identity, relu, tanh, sigmoid)");
+}
+
+std::string format(double x, int digits = 10) {
+  std::ostringstream o;
+  o.precision(digits);
+  o << x;
+  return o.str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Figure 6: gradient-descent loss curves of two-layer networks started at different Q (Appendix F.3)"};
+  std::string out_dir = "out/fig6_convergence";
+  std::uint64_t seed = 12345;
+  bool quick = false;
+  Settings s;
+  std::vector<double> scales{0.01, 0.1, 1.0};
+  std::vector<std::string> activations{"identity", "relu", "tanh", "sigmoid"};
+  std::string loss_name = "mse";
+  app.add_option("--out", out_dir, "output folder")->capture_default_str();
+  app.add_option("--seed", seed, "seed of Y and of the initial draw")->capture_default_str();
+  app.add_flag("--quick", quick, "a short run (3 000 steps, 6 000 for sigmoid) for the tests");
+  app.add_option("--lr", s.learning_rate, "learning rate")->capture_default_str();
+  app.add_option("--steps", s.steps, "gradient-descent steps (identity, relu, tanh)")->capture_default_str();
+  app.add_option("--sigmoid-steps", s.sigmoid_steps, "gradient-descent steps for sigmoid")->capture_default_str();
+  app.add_option("--scales", scales, "standard deviations s of the initial U and V")->capture_default_str();
+  app.add_option("--activations", activations, "identity, relu, tanh, sigmoid")->capture_default_str();
+  app.add_option("--loss", loss_name, "mse: mean squared error (PyTorch MSELoss); half: ½‖Y − F‖²")
+      ->check(CLI::IsMember({"mse", "half"}))
+      ->capture_default_str();
+  app.add_option("--record-every", s.record_every, "steps between CSV rows")->capture_default_str();
+  app.add_option("--threshold", s.threshold,
+                 "a run has converged once its loss is below this fraction of the loss of the zero network")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (quick) {
+    s.steps = 3000;
+    s.sigmoid_steps = 6000;
+    s.record_every = 20;
+  }
+  s.half_loss = loss_name == "half";
+  const std::string loss_label = s.half_loss ? "1/2 ||Y - F||^2" : "mean squared error (1/(m k)) ||Y - F||^2";
+
+  // Y and one draw θ̂ ~ N(0, I_d), shared by every activation and scale.
+  std::mt19937_64 rng(seed);
+  const Targets y = sf::random_normal<Targets>(n_out, n_in, rng);
+  constexpr int d = n_hidden * n_in + n_out * n_hidden;
+  const Eigen::VectorXd draw = sf::random_normal<Eigen::VectorXd>(d, 1, rng);
+
+  std::vector<Run> runs;
+  for (const auto& a : activations)
+    for (double scale : scales) runs.push_back({a, scale, a == "sigmoid" ? s.sigmoid_steps : s.steps});
+  std::vector<Result> results(runs.size());
+
+  const auto start = std::chrono::steady_clock::now();
+  std::cerr << "fig6_convergence: " << runs.size() << " runs of gradient descent at lr " << s.learning_rate << " on the "
+            << loss_name << " loss\n";
+  // Each run depends only on its own settings: results are stored by index and do not depend on
+  // the number of threads. Long runs first, so that the two cores finish together.
+  std::vector<std::size_t> order(runs.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return runs[a].steps > runs[b].steps; });
+  std::string failure;
+  std::size_t done = 0;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    const std::size_t i = order[k];
+    try {
+      results[i] = s.half_loss ? train_any(runs[i], s, sf::HalfSquaredError{}, y, draw)
+                               : train_any(runs[i], s, sf::MeanSquaredError{}, y, draw);
+#pragma omp critical
+      {
+        ++done;
+        std::cerr << "  [" << done << "/" << runs.size() << "] " << runs[i].activation << " s = " << runs[i].scale
+                  << ": " << results[i].status << " (" << format(results[i].seconds, 3) << " s)\n";
+      }
+    } catch (const std::exception& e) {
+#pragma omp critical
+      failure = e.what();
+    }
+  }
+  if (!failure.empty()) {
+    std::cerr << "fig6_convergence: " << failure << "\n";
+    return 1;
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  const auto out = sf::examples::prepare_output(out_dir);
+  {
+    auto csv = sf::examples::open_csv(out / "fig6_convergence.csv");
+    csv << "activation,scale,step,loss,residual_norm,q,drift_bound\n";
+    for (std::size_t i = 0; i < runs.size(); ++i)
+      for (std::size_t j = 0; j < results[i].step.size(); ++j)
+        csv << runs[i].activation << ',' << format(runs[i].scale) << ',' << results[i].step[j] << ',' << results[i].loss[j] << ','
+            << results[i].residual[j] << ',' << results[i].q[j] << ',' << results[i].drift_bound[j] << '\n';
+  }
+  {
+    auto csv = sf::examples::open_csv(out / "fig6_summary.csv");
+    const std::string header =
+        "activation,scale,steps,learning_rate,loss,q0,q_final,loss0,loss_final,converged_at,threshold";
+    csv << header << '\n';
+    std::cout << "fig6_convergence: Q of eq. (48) at the start and the end; converged_at = first step with loss <= "
+              << s.threshold << " x loss of F = 0\n"
+              << header << '\n';
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      const Result& r = results[i];
+      const std::string line = runs[i].activation + ',' + format(runs[i].scale) + ',' + std::to_string(runs[i].steps) +
+                               ',' + format(s.learning_rate) + ',' + loss_name + ',' + format(r.q0) + ',' +
+                               format(r.q_final) + ',' + format(r.loss0) + ',' + format(r.loss_final) + ',' +
+                               std::to_string(r.converged_at) + ',' + format(s.threshold);
+      csv << line << '\n';
+      std::cout << line << '\n';
+    }
+  }
+  {
+    // The runs for the gnuplot script: names, scales and Q₀ for the legends.
+    auto gp = sf::examples::open_csv(out / "fig6_series.gp");
+    gp << "loss_label = '" << loss_label << "'\n"
+       << "learning_rate = '" << s.learning_rate << "'\n"
+       << "panels = " << activations.size() << "\nseries_per_panel = " << scales.size() << '\n';
+    for (std::size_t a = 0; a < activations.size(); ++a) gp << "activation_" << a + 1 << " = '" << activations[a] << "'\n";
+    for (std::size_t i = 0; i < runs.size(); ++i)
+      gp << "scale_" << i + 1 << " = " << format(runs[i].scale) << "\nq0_" << i + 1 << " = '" << format(results[i].q0, 3)
+         << "'\n";
+  }
+  std::cout << "wrote " << (out / "fig6_convergence.csv").string() << " and " << (out / "fig6_summary.csv").string()
+            << " (" << format(seconds, 3) << " s of training)\n";
+  if (sf::examples::render("fig6_convergence.gp", out))
+    std::cout << "wrote " << (out / "fig6_convergence.png").string() << "\n";
+  return 0;
+}
