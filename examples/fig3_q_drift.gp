@@ -24,7 +24,7 @@ colors = '#d7191c #2c7bb6 #1a9641 #7b3294 #e66101 #404040'
 sel(i) = strcol(1) eq act && abs(column(2) - real(word(lrs, i))) <= 1e-12 * column(2)
 
 set multiplot layout 3,words(acts) margins 0.07,0.99,0.05,0.96 spacing 0.045,0.075
-set key top right
+set key center right opaque
 set grid
 do for [a=1:words(acts)] {
   act = word(acts, a)
@@ -41,6 +41,7 @@ do for [a=1:words(acts)] {
        with lines lw 2 lc rgb word(colors, i) title 'lr '.word(lrs, i)
 }
 set logscale xy
+unset key  # the top row's key holds for every panel
 do for [a=1:words(acts)] {
   act = word(acts, a)
   stats summary using (strcol(1) eq act ? $3 : 0) skip 1 nooutput
