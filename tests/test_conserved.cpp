@@ -420,3 +420,106 @@ TEST_CASE("radial layers: the angular momenta of V's columns and U's rows are op
     CHECK(j.relative_residual(theta, sf::random_params(net, rng)) > 1e-2);
   }
 }
+
+namespace {
+// h(r) = 1/(1 + r): ĝ(x) = x/(1 + x), ĝ/ĝ′ = x(1 + x), Ψ(s) = s²/2 + s³/3 (checked against quadrature).
+struct Saturating {
+  template <class S> S operator()(const S& r) const { return S(1) / (S(1) + r); }
+};
+}  // namespace
+
+TEST_CASE("the radial factorisation U g(VᵀX) is a model: its gradient and Hessian are derivatives of its loss",
+          "[conserved][radial-factorization]") {
+  using Model = sf::RadialFactorization<double, Saturating, 4, 3, 2>;
+  const Model model;
+  for (int trial = 0; trial < 10; ++trial) {
+    auto rng = rng_for(trial);
+    const auto x = sf::test::normal<Eigen::Matrix<double, 4, 5>>(rng);
+    const auto y = sf::test::normal<Eigen::Matrix<double, 2, 5>>(rng);
+    const sf::Objective objective(model, sf::MeanSquaredError{}, x, y);
+    const Model::Params theta = sf::random_params(model, rng);
+    const Model::Params grad = objective.gradient(theta);
+    const Model::Params fd = st::finite_difference_gradient([&](const Model::Params& t) { return objective.value(t); }, theta);
+    INFO("trial " << trial);
+    CHECK(st::relative_error(grad, fd, 1e-3) <= 1e-7);
+    const Model::Params v = sf::random_params(model, rng);
+    const double step = 1e-5;
+    const Model::Params hv_fd = (objective.gradient(theta + step * v) - objective.gradient(theta - step * v)) / (2 * step);
+    CHECK(st::relative_error(objective.hessian_vector_product(theta, v), hv_fd, 1e-3) <= 1e-7);
+    // The input gradient too.
+    const auto gx = objective.input_gradient(theta);
+    Eigen::Matrix<double, 4, 5> fdx;
+    for (int j = 0; j < 5; ++j)
+      for (int i = 0; i < 4; ++i) {
+        auto xp = x, xm = x;
+        xp(i, j) += step;
+        xm(i, j) -= step;
+        fdx(i, j) = (sf::Objective(model, sf::MeanSquaredError{}, xp, y).value(theta) -
+                     sf::Objective(model, sf::MeanSquaredError{}, xm, y).value(theta)) / (2 * step);
+      }
+    CHECK(st::relative_error(gx, fdx) <= 1e-7);
+  }
+}
+
+TEST_CASE("Prop. 14's quantity is conserved column by column for any U, V with X = I, not only on the spectral manifold",
+          "[conserved][radial-factorization]") {
+  auto run = [](auto profile, bool orthogonal_input) {
+    using P = decltype(profile);
+    using Model = sf::RadialFactorization<double, P, 4, 3, 2>;
+    const Model model(profile);
+    const sf::RadialFactorizationQuantity<Model> q(model);
+    for (int trial = 0; trial < 8; ++trial) {
+      auto rng = rng_for(trial);
+      Eigen::Matrix4d x = Eigen::Matrix4d::Identity();
+      if (orthogonal_input) x = Eigen::HouseholderQR<Eigen::Matrix4d>(sf::test::normal<Eigen::Matrix4d>(rng)).householderQ();
+      const auto y = sf::test::normal<Eigen::Matrix<double, 2, 4>>(rng);
+      const typename Model::Params theta = sf::random_params(model, rng);
+      const sf::Objective objective(model, sf::HalfSquaredError{}, x, y);
+      const typename Model::Params velocity = -objective.gradient(theta);
+      typename Model::Params v_u = velocity, v_v = velocity;
+      model.v(v_u).setZero();
+      model.u(v_v).setZero();
+      const Eigen::Vector3d rate = sf::directional_derivative(q, theta, velocity);
+      const Eigen::Vector3d rate_u = sf::directional_derivative(q, theta, v_u);
+      const Eigen::Vector3d rate_v = sf::directional_derivative(q, theta, v_v);
+      INFO("trial " << trial << " rates " << rate.transpose() << " | " << rate_u.transpose());
+      CHECK(rate.cwiseAbs().maxCoeff() <= 1e-13 * (rate_u.cwiseAbs() + rate_v.cwiseAbs()).maxCoeff());
+      CHECK(rate_u.cwiseAbs().maxCoeff() > 1e-3);
+    }
+  };
+  run(sf::InverseSquare{}, false);
+  run(sf::InverseSquare{}, true);
+  run(Saturating{}, false);  // Ψ by quadrature
+  run(Saturating{}, true);
+}
+
+TEST_CASE("Prop. 14's quantity drifts for a non-orthogonal input unless h is a power (then it is a scaling symmetry)",
+          "[conserved][radial-factorization]") {
+  auto rate_for = [](auto profile) {
+    using Model = sf::RadialFactorization<double, decltype(profile), 4, 3, 2>;
+    const Model model(profile);
+    auto rng = rng_for(0);
+    const auto x = sf::test::normal<Eigen::Matrix<double, 4, 6>>(rng);
+    const auto y = sf::test::normal<Eigen::Matrix<double, 2, 6>>(rng);
+    const typename Model::Params theta = sf::random_params(model, rng);
+    const sf::Objective objective(model, sf::HalfSquaredError{}, x, y);
+    const typename Model::Params velocity = -objective.gradient(theta);
+    return sf::directional_derivative(sf::RadialFactorizationQuantity<Model>(model), theta, velocity).norm() /
+           (velocity.norm() * theta.norm());
+  };
+  CHECK(rate_for(Saturating{}) > 1e-3);
+  // h = r⁻²: (u_i, v_i) ↦ (c u_i, c v_i) leaves u_i g(v_iᵀX) unchanged for every X, a linear symmetry
+  // whose Q_M is ‖u_i‖² + ‖v_i‖².
+  CHECK(rate_for(sf::InverseSquare{}) < 1e-14);
+}
+
+TEST_CASE("the profile potential: closed form for h = r⁻², quadrature otherwise", "[conserved][radial-factorization]") {
+  for (double s : {0.1, 0.7, 1.9, 4.0}) {
+    CHECK(sf::profile_potential(sf::InverseSquare{}, s) == Approx(-s * s / 2).epsilon(1e-15));
+    CHECK(st::relative_error(sf::profile_potential(Saturating{}, s), s * s / 2 + s * s * s / 3) <= 1e-14);
+    // With lower limit s₀, Ψ shifts by a constant.
+    CHECK(sf::profile_potential(sf::InverseSquare{}, s, 1.0) == Approx(-s * s / 2 + 0.5).epsilon(1e-14));
+    CHECK(st::relative_error(sf::profile_potential(Saturating{}, s, 0.5) + (0.125 + 0.125 / 3), s * s / 2 + s * s * s / 3) <=
+          1e-14);
+  }
+}
