@@ -1,4 +1,4 @@
-// requires: fig3_q_drift
+// requires: fig3_q_drift fig4_5_q_distribution fig4_5_q_distribution_three_threads
 // What the CSVs of the figure programs must satisfy by mathematics. Each check reads what
 // `<program> --quick --out <build>/examples/quick/<program>` wrote (ctest runs those first, as fixtures).
 #include <catch2/catch.hpp>
@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -153,4 +154,97 @@ TEST_CASE("figure 3: at equal flow time t = ηk the drift is first order: η/10 
     INFO(act);
     CHECK(d.at(act, 0.01, 200) / d.at(act, 0.001, 2000) == Approx(10).epsilon(0.05));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Figures 4–5: Q over initialisations of eq. (46), U_ij ~ N(0, 1/h), V_ij ~ N(0, 1/n), for
+// U ∈ R^{m×h}, V ∈ R^{h×n}. Q = ½‖U‖² − Σ Φ(V_kj) is a sum of independent terms, so with
+// s² = 1/n and x ~ N(0, s²):
+//   E[Q] = m/2 − hn E[Φ(x)],   Var[Q] = m/(2h) + hn Var[Φ(x)]     (E[u²/2] = 1/(2h), Var = 1/(2h²)),
+// with E, Var of Φ(x): identity x²/2: s²/2, s⁴/2; ReLU max(x,0)²/2: s²/4, 5s⁴/16;
+// tanh sinh²(x)/2 = (cosh 2x − 1)/4: (e^{2s²} − 1)/4, (e^{4s²} − 1)²/32;
+// sigmoid x + eˣ − 1: e^{s²/2} − 1, s² + e^{2s²} − e^{s²} + 2s² e^{s²/2}.
+// For identity E[Q] = (m − h)/2 (the paper's eq. 47 says m − h).
+
+namespace {
+
+struct Law {
+  double mean, variance;
+};
+
+Law closed_form(const std::string& act, double m, double h, double n) {
+  const double s2 = 1 / n, s4 = s2 * s2;
+  Law phi{};
+  if (act == "identity") phi = {s2 / 2, s4 / 2};
+  else if (act == "relu") phi = {s2 / 4, 5 * s4 / 16};
+  else if (act == "tanh") phi = {(std::exp(2 * s2) - 1) / 4, std::pow(std::exp(4 * s2) - 1, 2) / 32};
+  else if (act == "sigmoid") phi = {std::exp(s2 / 2) - 1, s2 + std::exp(2 * s2) - std::exp(s2) + 2 * s2 * std::exp(s2 / 2)};
+  else FAIL("unknown activation " << act);
+  return {m / 2 - h * n * phi.mean, m / (2 * h) + h * n * phi.variance};
+}
+
+}  // namespace
+
+TEST_CASE("figures 4–5: sample mean and variance of Q agree with the closed form within 4 standard errors",
+          "[figures][fig4_5]") {
+  const Csv samples(quick("fig4_5_q_distribution", "q_samples.csv"));
+  const Csv summary(quick("fig4_5_q_distribution", "q_summary.csv"));
+  REQUIRE(summary.rows() == 6);
+  for (std::size_t r = 0; r < summary.rows(); ++r) {
+    const std::string config = summary.text(r, "config"), act = summary.text(r, "activation");
+    REQUIRE(summary.text(r, "scheme") == "xavier");
+    std::vector<double> q;
+    for (std::size_t i = 0; i < samples.rows(); ++i)
+      if (samples.text(i, "config") == config) q.push_back(samples.number(i, "q"));
+    REQUIRE(static_cast<double>(q.size()) == summary.number(r, "draws"));
+    const double k = static_cast<double>(q.size());
+    double mean = 0;
+    for (double x : q) mean += x / k;
+    double m2 = 0, m4 = 0;
+    for (double x : q) {
+      m2 += (x - mean) * (x - mean) / k;
+      m4 += std::pow(x - mean, 4) / k;
+    }
+    const double variance = m2 * k / (k - 1);
+    // Standard errors: √(s²/k) for the mean; √((μ₄ − (k−3)/(k−1) s⁴)/k) for the variance.
+    const double mean_error = std::sqrt(variance / k);
+    const double variance_error = std::sqrt((m4 - (k - 3) / (k - 1) * variance * variance) / k);
+    const Law law = closed_form(act, summary.number(r, "m"), summary.number(r, "h"), summary.number(r, "n"));
+    INFO(config << ": sample mean " << mean << " ± " << mean_error << ", closed form " << law.mean
+                << "; sample variance " << variance << " ± " << variance_error << ", closed form " << law.variance);
+    CHECK(std::abs(summary.number(r, "closed_mean") - law.mean) <= 1e-12 * (1 + std::abs(law.mean)));
+    CHECK(std::abs(summary.number(r, "closed_variance") - law.variance) <= 1e-12 * law.variance);
+    CHECK(std::abs(mean - law.mean) <= 4 * mean_error);
+    CHECK(std::abs(variance - law.variance) <= 4 * variance_error);
+    if (act == "identity") CHECK(law.mean == Approx((summary.number(r, "m") - summary.number(r, "h")) / 2));
+  }
+}
+
+TEST_CASE("figures 4–5: each histogram counts every draw once", "[figures][fig4_5]") {
+  const Csv histogram(quick("fig4_5_q_distribution", "q_histogram.csv"));
+  const Csv summary(quick("fig4_5_q_distribution", "q_summary.csv"));
+  for (std::size_t r = 0; r < summary.rows(); ++r) {
+    double count = 0, mass = 0;
+    for (std::size_t i = 0; i < histogram.rows(); ++i) {
+      if (histogram.text(i, "config") != summary.text(r, "config")) continue;
+      count += histogram.number(i, "count");
+      mass += histogram.number(i, "density") * (histogram.number(i, "bin_right") - histogram.number(i, "bin_left"));
+    }
+    INFO(summary.text(r, "config"));
+    CHECK(count == summary.number(r, "draws"));
+    CHECK(mass == Approx(1).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("figures 4–5: the samples do not depend on the number of threads", "[figures][fig4_5]") {
+  // The same quick run with OMP_NUM_THREADS=3 (ctest's example.fig4_5_q_distribution_three_threads).
+  const auto read = [](const std::filesystem::path& p) {
+    std::ifstream in(p);
+    if (!in) FAIL("cannot read " << p);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  const std::string threads_default = read(quick("fig4_5_q_distribution", "q_samples.csv"));
+  const std::string threads_three = read(quick("fig4_5_q_distribution_three_threads", "q_samples.csv"));
+  REQUIRE(threads_default.size() > 1000);
+  CHECK(threads_default == threads_three);
 }

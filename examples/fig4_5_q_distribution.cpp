@@ -1,0 +1,173 @@
+// Figures 4 and 5 (Appendix E): the distribution of the conserved quantity at initialisation.
+//
+// For a two-layer network U σ(V X) with U ∈ R^{m×h}, V ∈ R^{h×n}, draws 1000 initialisations of
+// eq. (46) — U_ij ~ N(0, 1/h), V_ij ~ N(0, 1/n), which the paper calls Xavier (it is LeCun's normal
+// initialisation; --scheme glorot uses Glorot and Bengio's 2/(fan_in + fan_out)) — and evaluates
+//     Q = ½‖U‖²_F − Σ_kj Φ_σ(V_kj),   Φ_σ(v) = ∫_0^v σ/σ′,
+// which is eq. (45), ½Tr[UᵀU − VVᵀ], for σ = identity and eq. (48) otherwise.
+//   Figure 4: σ = identity, (m, h, n) = (100, 100, 100), (100, 200, 100), (200, 100, 100).
+//   Figure 5: σ = identity, ReLU, tanh, sigmoid, m = h = n = 100.
+// Over each histogram the closed-form mean and variance (symflow::elementwise_quantity_moments;
+// Q is a sum of 10⁴ independent terms, so its law is close to the normal one drawn). For σ =
+// identity E[Q] = ½(mh/h − hn/n) = (m − h)/2; the paper's eq. (47) prints m − h.
+//
+// Each draw has its own generator, seeded by (seed, configuration, draw), and its Q is stored by
+// index, so the samples do not depend on the number of OpenMP threads.
+//
+// Writes q_samples.csv, q_summary.csv, q_histogram.csv, q_normal.csv, q_distribution_fig4.png and
+// q_distribution_fig5.png.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+#include <numbers>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <symflow/conserved.hpp>
+#include <symflow/init.hpp>
+#include <symflow/symflow.hpp>
+
+#include "support/plot.hpp"
+
+namespace sf = symflow;
+
+namespace {
+
+/// One histogram: an activation and the sizes (m, h, n) = (output, hidden, input).
+struct Config {
+  std::string figure;
+  std::string activation;
+  sf::Index m, h, n;
+  std::string name() const {
+    return activation + "_" + std::to_string(m) + "_" + std::to_string(h) + "_" + std::to_string(n);
+  }
+};
+
+/// Q for `draws` initialisations by `scheme` (draw i from its own generator), and the closed form.
+template <class Act, class Scheme>
+sf::Moments sample(const Config& c, const Scheme& scheme, std::uint64_t seed, std::size_t index, long draws,
+                   std::vector<double>& q) {
+  using Net = sf::TwoLayer<double, Act, sf::Dynamic, sf::Dynamic, sf::Dynamic>;
+  const Net net({c.n, c.h, c.m});
+  const auto quantity = sf::summed(sf::ElementwiseQuantity<Net>(net));
+  q.assign(static_cast<std::size_t>(draws), 0.0);
+#pragma omp parallel for schedule(static)
+  for (long i = 0; i < draws; ++i) {
+    std::seed_seq seq{seed, static_cast<std::uint64_t>(index), static_cast<std::uint64_t>(i)};
+    std::mt19937_64 rng(seq);
+    q[static_cast<std::size_t>(i)] = quantity.value(sf::initialize(net, scheme, rng));
+  }
+  return sf::elementwise_quantity_moments(net, scheme);
+}
+
+template <class Scheme>
+sf::Moments sample_any(const Config& c, const Scheme& scheme, std::uint64_t seed, std::size_t index, long draws,
+                       std::vector<double>& q) {
+  if (c.activation == "identity") return sample<sf::Identity>(c, scheme, seed, index, draws, q);
+  if (c.activation == "relu") return sample<sf::ReLU>(c, scheme, seed, index, draws, q);
+  if (c.activation == "tanh") return sample<sf::Tanh>(c, scheme, seed, index, draws, q);
+  return sample<sf::Sigmoid>(c, scheme, seed, index, draws, q);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Figures 4-5 (Appendix E): distribution of the conserved quantity Q over Xavier initialisations"};
+  std::string out_dir = "out/fig4_5_q_distribution";
+  std::uint64_t seed = 1;
+  bool quick = false;
+  long draws = 1000;
+  int bins = 40;
+  std::string scheme_name = "xavier";
+  app.add_option("--out", out_dir, "output folder")->capture_default_str();
+  app.add_option("--seed", seed, "random seed")->capture_default_str();
+  app.add_option("--draws", draws, "initialisations per histogram")->capture_default_str();
+  app.add_option("--bins", bins, "histogram bins")->capture_default_str();
+  app.add_option("--scheme", scheme_name,
+                 "xavier: eq. (46), Var U = 1/h, Var V = 1/n; glorot: Var = 2/(fan_in + fan_out) (PyTorch's xavier_normal_)")
+      ->check(CLI::IsMember({"xavier", "glorot"}))
+      ->capture_default_str();
+  app.add_flag("--quick", quick, "200 draws per histogram (for tests)");
+  CLI11_PARSE(app, argc, argv);
+  if (quick) draws = 200;
+  if (draws < 4 || bins < 1) {
+    std::cerr << "fig4_5_q_distribution: needs --draws >= 4 and --bins >= 1\n";
+    return 2;
+  }
+
+  const std::vector<Config> configs{{"4 5", "identity", 100, 100, 100}, {"4", "identity", 100, 200, 100},
+                                    {"4", "identity", 200, 100, 100},   {"5", "relu", 100, 100, 100},
+                                    {"5", "tanh", 100, 100, 100},       {"5", "sigmoid", 100, 100, 100}};
+  const auto out = sf::examples::prepare_output(out_dir);
+  auto samples_csv = sf::examples::open_csv(out / "q_samples.csv");
+  samples_csv << "config,activation,m,h,n,draw,q\n";
+  auto summary_csv = sf::examples::open_csv(out / "q_summary.csv");
+  summary_csv << "config,figure,activation,m,h,n,scheme,draws,sample_mean,mean_error,closed_mean,paper_eq47_mean,"
+                 "z_mean,sample_variance,variance_error,closed_variance,z_variance\n";
+  auto histogram_csv = sf::examples::open_csv(out / "q_histogram.csv");
+  histogram_csv << "config,bin_left,bin_right,count,density\n";
+  auto normal_csv = sf::examples::open_csv(out / "q_normal.csv");
+  normal_csv << "config,q,density\n";
+
+  std::cout << "fig4_5_q_distribution: " << draws << " initialisations per histogram, scheme " << scheme_name
+            << " (" << (scheme_name == "xavier" ? "eq. 46: Var U = 1/h, Var V = 1/n" : "Var = 2/(fan_in + fan_out)")
+            << "), seed " << seed << "\n";
+  std::cout << "  config                 mean (sample +- s.e.)    closed form   eq.47   variance (sample +- s.e.)  closed form\n";
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<double> q;
+  for (std::size_t k = 0; k < configs.size(); ++k) {
+    const Config& c = configs[k];
+    const sf::Moments closed = scheme_name == "xavier" ? sample_any(c, sf::XavierNormal{}, seed, k, draws, q)
+                                                       : sample_any(c, sf::GlorotNormal{}, seed, k, draws, q);
+    // Sample moments with their standard errors. monte_carlo_moments draws through the generator it
+    // is given; the draws are already made (in parallel), so its "generator" walks the stored values.
+    std::size_t next = 0;
+    const sf::SampleMoments s = sf::monte_carlo_moments([&q](std::size_t& i) { return q[i++]; },
+                                                        [](double x) { return x; }, static_cast<sf::Index>(q.size()), next);
+    const double eq47 = c.activation == "identity" ? static_cast<double>(c.m - c.h) : std::nan("");
+    const double z_mean = (s.mean - closed.mean) / s.mean_error;
+    const double z_var = (s.variance - closed.variance) / s.variance_error;
+    for (std::size_t i = 0; i < q.size(); ++i)
+      samples_csv << c.name() << ',' << c.activation << ',' << c.m << ',' << c.h << ',' << c.n << ',' << i << ','
+                  << q[i] << '\n';
+    summary_csv << c.name() << ',' << c.figure << ',' << c.activation << ',' << c.m << ',' << c.h << ',' << c.n
+                << ',' << scheme_name << ',' << s.samples << ',' << s.mean << ',' << s.mean_error << ','
+                << closed.mean << ',' << eq47 << ',' << z_mean << ',' << s.variance << ',' << s.variance_error << ','
+                << closed.variance << ',' << z_var << '\n';
+    // Histogram over the range of the samples, as a density; the closed-form normal density over it.
+    const auto [lo_it, hi_it] = std::minmax_element(q.begin(), q.end());
+    const double width = (*hi_it - *lo_it) / bins;
+    std::vector<long> counts(static_cast<std::size_t>(bins), 0);
+    for (double x : q)
+      ++counts[static_cast<std::size_t>(std::min<long>(bins - 1, static_cast<long>((x - *lo_it) / width)))];
+    for (int b = 0; b < bins; ++b)
+      histogram_csv << c.name() << ',' << *lo_it + b * width << ',' << *lo_it + (b + 1) * width << ','
+                    << counts[static_cast<std::size_t>(b)] << ','
+                    << static_cast<double>(counts[static_cast<std::size_t>(b)]) / (static_cast<double>(q.size()) * width)
+                    << '\n';
+    const double sd = closed.stddev();
+    for (int i = 0; i <= 200; ++i) {
+      const double x = closed.mean - 5 * sd + 10 * sd * i / 200;
+      const double z = (x - closed.mean) / sd;
+      normal_csv << c.name() << ',' << x << ',' << std::exp(-z * z / 2) / (sd * std::sqrt(2 * std::numbers::pi))
+                 << '\n';
+    }
+    std::cout << "  " << std::left << std::setw(22) << c.name() << " " << std::right << std::setw(9)
+              << std::setprecision(5) << s.mean << " +- " << std::setw(7) << std::setprecision(2) << s.mean_error
+              << "   " << std::setw(9) << std::setprecision(5) << closed.mean << "   " << std::setw(5) << eq47
+              << "   " << std::setw(8) << s.variance << " +- " << std::setw(7) << std::setprecision(2)
+              << s.variance_error << "     " << std::setprecision(5) << closed.variance << "\n";
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << "sampled in " << std::fixed << std::setprecision(1) << seconds << " s\n" << std::defaultfloat;
+  for (auto* f : {&samples_csv, &summary_csv, &histogram_csv, &normal_csv}) f->close();
+  std::cout << "wrote " << out.string() << "/q_{samples,summary,histogram,normal}.csv\n";
+  if (sf::examples::render("fig4_5_q_distribution.gp", out))
+    std::cout << "wrote " << out.string() << "/q_distribution_fig4.png and q_distribution_fig5.png\n";
+  return 0;
+}
