@@ -81,21 +81,20 @@ void run_job(Job& job, const Eigen::Matrix<double, output, input>& y, const Eige
   const sf::Objective objective(net, loss, x, y);
   const sf::ElementwiseQuantity<Net> quantity(net);
   typename Net::Params theta = theta0;
-  typename Net::Params grad;
   const auto start = std::chrono::steady_clock::now();
   double bound = 0;  // ½η² Σ_{s<t} ‖∇L(θ_s)‖²
   const double half_lr2 = 0.5 * job.lr * job.lr;
-  for (long step = 0;; ++step) {
-    // L(θ_t) and ∇L(θ_t), then θ_{t+1} = θ_t − η∇L(θ_t).
-    const double value = objective.value_and_gradient(theta, grad);
-    if (recorded(step, job.steps)) {
-      const double f1 = quantity.outgoing(theta), f2 = quantity.incoming(theta);
-      job.rows.push_back({step, value, f1 - f2, f1, f2, bound});
-    }
-    if (step == job.steps) break;
-    bound += half_lr2 * grad.squaredNorm();
-    theta -= job.lr * grad;
-  }
+  // The driver calls the observer at θ_0, θ_1, …, θ_steps with L and ∇L there, before each step.
+  const auto status = sf::run(sf::GradientDescent{job.lr}, objective, theta, sf::Stopping{.max_steps = job.steps},
+                              [&](const sf::Snapshot<typename Net::Params>& at) {
+                                if (recorded(at.step, job.steps)) {
+                                  const double f1 = quantity.outgoing(at.theta), f2 = quantity.incoming(at.theta);
+                                  job.rows.push_back({at.step, at.loss, f1 - f2, f1, f2, bound});
+                                }
+                                bound += half_lr2 * at.gradient.squaredNorm();
+                              });
+  if (status.step != job.steps)
+    throw std::runtime_error(job.activation + " at lr " + std::to_string(job.lr) + ": " + status.message());
   job.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
