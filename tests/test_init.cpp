@@ -441,3 +441,25 @@ TEST_CASE("the mode-time integral and the bound of eq. (69) are consistent with 
   }
   CHECK_THROWS_AS(sf::mode_time(0.0, 0.9, sigma_y, lambda), std::invalid_argument);
 }
+
+TEST_CASE("the mode-time integral keeps full precision next to σ^Y", "[init][spectral]") {
+  // By partial fractions, 1/((c − s)(1 + s²)²) = 1/((1 + c²)²(c − s)) + (c + s)/((1 + c²)²(1 + s²))
+  // + (c + s)/((1 + c²)(1 + s²)²), whose antiderivative is F below; t = λ(F(a) − F(a0)). The integrand
+  // has a logarithmic singularity at s = c = σ^Y, where the time grows like −λ ln|c − a|/(1 + c²)².
+  auto antiderivative = [](double s, double c) {
+    const double q = 1 + s * s, k = 1 + c * c;
+    return (c * (s / (2 * q) + std::atan(s) / 2) - 1 / (2 * q)) / k +
+           (c * std::atan(s) + std::log(q) / 2 - std::log(std::abs(c - s))) / (k * k);
+  };
+  const double lambda = 0.04;
+  for (const auto& [a0, sigma_y] : std::vector<std::pair<double, double>>{{1.0, 1.52}, {0.0, 0.8}, {2.0, -0.7}, {-1.0, 3.0}}) {
+    for (double u : {0.5, 5.0, 15.0, 25.0, 33.0}) {
+      const double a = sigma_y - (sigma_y - a0) * std::exp(-u);  // |σ^Y − a| = |σ^Y − a0| e^{−u}
+      const double exact = lambda * (antiderivative(a, sigma_y) - antiderivative(a0, sigma_y));
+      INFO("a0 = " << a0 << ", σ^Y = " << sigma_y << ", u = " << u);
+      CHECK(sf::mode_time(a0, a, sigma_y, lambda) == Approx(exact).epsilon(1e-12));
+    }
+  }
+  CHECK(sf::mode_time(0.3, 0.3, 0.8, lambda) == 0.0);
+  CHECK(std::isinf(sf::mode_time(0.3, 0.8, 0.8, lambda)));
+}

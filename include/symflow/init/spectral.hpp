@@ -14,6 +14,7 @@
 /// squared error over the m·n entries multiplies every rate by 2/(m·n).
 
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -147,16 +148,23 @@ inline double mode_bound(double t, double sigma_x0, double sigma_y, double lambd
 }
 
 /// The time eq. (59) takes to move σ^X from a0 to a (a between a0 and σ^Y):
-/// t = λ ∫_{a0}^{a} ds / ((σ^Y − s)(s² + 1)²), by adaptive quadrature.
+/// t = λ ∫_{a0}^{a} ds / ((σ^Y − s)(s² + 1)²), by adaptive quadrature after the substitution
+/// s = σ^Y − (σ^Y − a0)e^{−w}, ds/(σ^Y − s) = dw, which turns the logarithmic singularity at σ^Y into
+/// t = λ ∫_0^{w(a)} dw/(s(w)² + 1)², w(a) = ln((σ^Y − a0)/(σ^Y − a)), with a smooth integrand in (0, 1]:
+/// full precision however close a is to σ^Y. Infinite for a = σ^Y ≠ a0.
 inline double mode_time(double a0, double a, double sigma_y, double lambda, const QuadratureOptions& options = {}) {
   if ((a - a0) * (sigma_y - a0) < 0 || std::abs(a - a0) > std::abs(sigma_y - a0))
     throw std::invalid_argument("symflow::mode_time: σ^X moves monotonically from a0 towards σ^Y; a must lie between them");
+  if (a == a0) return 0.0;
+  if (a == sigma_y) return std::numeric_limits<double>::infinity();
+  const double gap0 = sigma_y - a0;
   return lambda * integrate(
-                      [sigma_y](double s) {
+                      [sigma_y, gap0](double w) {
+                        const double s = sigma_y - gap0 * std::exp(-w);
                         const double q = s * s + 1;
-                        return 1.0 / ((sigma_y - s) * q * q);
+                        return 1.0 / (q * q);
                       },
-                      a0, a, options);
+                      0.0, std::log(gap0 / (sigma_y - a)), options);
 }
 
 }  // namespace symflow
