@@ -53,3 +53,15 @@ typename Action::Algebra scaled_random(const Action& action, std::mt19937_64& rn
 }
 
 }  // namespace symflow::test
+
+namespace symflow::test {
+
+/// A random element of any action's Lie algebra (products included) whose coordinates have norm `norm`.
+template <class Action>
+typename Action::Algebra random_with_coordinate_norm(const Action& action, std::mt19937_64& rng, double norm) {
+  auto c = action.algebra().coordinates(action.algebra().random(rng));
+  c *= static_cast<typename Action::Scalar>(norm / static_cast<double>(c.norm()));
+  return action.algebra().from_coordinates(c);
+}
+
+}  // namespace symflow::test

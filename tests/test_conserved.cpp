@@ -5,6 +5,7 @@
 #include "support.hpp"
 
 #include <symflow/conserved.hpp>
+#include <symflow/group.hpp>
 
 namespace sf = symflow;
 namespace st = symflow::testing;
@@ -522,4 +523,86 @@ TEST_CASE("the profile potential: closed form for h = r⁻², quadrature otherwi
     CHECK(st::relative_error(sf::profile_potential(Saturating{}, s, 0.5) + (0.125 + 0.125 / 3), s * s / 2 + s * s * s / 3) <=
           1e-14);
   }
+}
+
+TEST_CASE("Q_M = ⟨θ, M̄θ⟩ of the general linear action is ⟨M, layer imbalance⟩ and is conserved", "[conserved][lie]") {
+  using Net = sf::BiasedMlp<double, sf::Identity, 3, 4, 2>;
+  const Net net;
+  const sf::GeneralLinearAction<Net> action(net);
+  const sf::LayerImbalance<Net> imbalance(net);
+  for (int trial = 0; trial < 10; ++trial) {
+    auto rng = rng_for(trial);
+    const auto x = sf::test::normal<Eigen::Matrix<double, 3, 5>>(rng);
+    const auto y = sf::test::normal<Eigen::Matrix<double, 2, 5>>(rng);
+    const Net::Params theta = sf::random_params(net, rng);
+    const Eigen::Matrix4d m = action.algebra().random(rng);
+    const Eigen::Matrix4d sym = 0.5 * (m + m.transpose());
+    const Eigen::Matrix4d anti = 0.5 * (m - m.transpose());
+    const sf::LieQuantity q(action, m);
+    const Eigen::Matrix4d full = imbalance.value(theta);
+    INFO("trial " << trial);
+    CHECK(q.value(theta) == Approx((m.cwiseProduct(full)).sum()).epsilon(1e-13));
+    // Only the symmetric part counts; an antisymmetric M gives 0 for every θ.
+    CHECK(q.value(theta) == Approx(sf::lie_quantity(action, sym).value(theta)).epsilon(1e-13));
+    CHECK(std::abs(sf::lie_quantity(action, anti).value(theta)) <= 1e-15 * theta.squaredNorm() * anti.norm());
+    // Conserved: dQ_M/dt along −∇L vanishes, by its own derivative and by dual numbers alike.
+    const sf::Objective objective(net, sf::HalfSquaredError{}, x, y);
+    const Net::Params velocity = -objective.gradient(theta);
+    CHECK(std::abs(sf::directional_derivative(q, theta, velocity)) <= 1e-13 * theta.norm() * velocity.norm() * m.norm());
+    const Net::Params v = sf::random_params(net, rng);
+    CHECK(sf::directional_derivative(q, theta, v) ==
+          Approx((m.cwiseProduct(sf::directional_derivative(imbalance, theta, v))).sum()).epsilon(1e-12));
+    // The symmetric basis E_kl + E_lk (k ≠ l) picks 2 Q_kl, not Q_kl as Example 7 states.
+    Eigen::Matrix4d e = Eigen::Matrix4d::Zero();
+    e(0, 2) = e(2, 0) = 1;
+    CHECK(sf::lie_quantity(action, e).value(theta) == Approx(2 * full(0, 2)).epsilon(1e-13));
+  }
+}
+
+TEST_CASE("Q_m of the positive scaling action is ⟨m, scaling imbalance⟩ and is conserved", "[conserved][lie]") {
+  using Net = sf::BiasedMlp<double, sf::Homogeneous, 3, 5, 2>;
+  const Net net(sf::Homogeneous{2.5});
+  const sf::ScalingAction<Net> action(net);
+  for (int trial = 0; trial < 10; ++trial) {
+    auto rng = rng_for(trial);
+    const auto x = sf::test::normal<Eigen::Matrix<double, 3, 5>>(rng);
+    const auto y = sf::test::normal<Eigen::Matrix<double, 2, 5>>(rng);
+    const Net::Params theta = sf::random_params(net, rng);
+    const Eigen::Matrix<double, 5, 1> m = action.algebra().random(rng);
+    const sf::LieQuantity q(action, m);
+    CHECK(q.value(theta) == Approx(m.dot(sf::ScalingImbalance<Net>(net).value(theta))).epsilon(1e-13));
+    const sf::Objective objective(net, sf::MeanSquaredError{}, x, y);
+    const Net::Params velocity = -objective.gradient(theta);
+    CHECK(std::abs(sf::directional_derivative(q, theta, velocity)) <= 1e-13 * theta.norm() * velocity.norm() * m.norm());
+  }
+}
+
+TEST_CASE("every Q_M of the orthogonal action on a radial layer vanishes identically", "[conserved][lie][radial]") {
+  using Net = sf::Mlp<double, sf::Radial<InverseQuadratic>, 3, 4, 2>;
+  const Net net;
+  const sf::OrthogonalAction<Net> action(net);
+  for (int trial = 0; trial < 10; ++trial) {
+    auto rng = rng_for(trial);
+    const Net::Params theta = sf::random_params(net, rng);
+    for (sf::Index i = 0; i < action.algebra().dimension(); ++i)
+      CHECK(std::abs(sf::lie_quantity(action, action.algebra().basis(i)).value(theta)) <= 1e-15 * theta.squaredNorm());
+    CHECK(std::abs(sf::lie_quantity(action, action.algebra().random(rng)).value(theta)) <= 1e-14 * theta.squaredNorm());
+  }
+}
+
+TEST_CASE("Q_M of a product action over the hidden layers of a deep network is the sum of the layers' Q_M",
+          "[conserved][lie]") {
+  using Net = sf::Mlp<double, sf::Identity, 3, 4, 5, 2>;
+  const Net net;
+  const auto action = sf::product_symmetry(net);
+  auto rng = rng_for(0);
+  const Net::Params theta = sf::random_params(net, rng);
+  const auto m = action.algebra().random(rng);
+  const double expected = (std::get<0>(m).cwiseProduct(sf::LayerImbalance<Net, 1>(net).value(theta))).sum() +
+                          (std::get<1>(m).cwiseProduct(sf::LayerImbalance<Net, 2>(net).value(theta))).sum();
+  CHECK(sf::lie_quantity(action, m).value(theta) == Approx(expected).epsilon(1e-13));
+  const auto x = sf::test::normal<Eigen::Matrix<double, 3, 4>>(rng);
+  const auto y = sf::test::normal<Eigen::Matrix<double, 2, 4>>(rng);
+  const Net::Params velocity = -sf::Objective(net, sf::HalfSquaredError{}, x, y).gradient(theta);
+  CHECK(std::abs(sf::directional_derivative(sf::lie_quantity(action, m), theta, velocity)) <= 1e-12 * theta.norm() * velocity.norm());
 }

@@ -20,26 +20,20 @@
 #include <type_traits>
 #include <utility>
 
+#include "symflow/group/equivariance.hpp"
 #include "symflow/model/activations.hpp"
 #include "symflow/model/mlp.hpp"
 
 namespace symflow {
-
-template <class A> struct is_radial_activation : std::false_type {};
-template <class F> struct is_radial_activation<Radial<F>> : std::true_type {};
-
-/// Activations with σ(gz) = gσ(z) for all orthogonal g: radial ones and the identity.
-template <class A>
-concept OrthogonallyEquivariant = std::is_same_v<A, Identity> || is_radial_activation<A>::value;
 
 /// The angular momenta of hidden layer i = Layer under O(h): J_in (columns of W_i and b_i), J_out
 /// (rows of W_{i+1}) and the residual J_in + J_out, zero along gradient flow.
 template <MlpModel Model, int Layer = 1>
 class AngularMomentum {
   static_assert(Layer >= 1 && Layer < Model::depth, "symflow::AngularMomentum: Layer must be a hidden layer");
-  static_assert(OrthogonallyEquivariant<typename Model::Activation>,
-                "symflow::AngularMomentum: the O(h) symmetry needs a radial activation (symflow::Radial) or the "
-                "identity");
+  static_assert(OrthogonalEquivariantActivation<typename Model::Activation>,
+                "symflow::AngularMomentum: the O(h) symmetry needs a radial activation (symflow::Radial), the "
+                "identity, or a user activation declared OrthogonalEquivariant (symflow/group/equivariance.hpp)");
 
  public:
   using Scalar = typename Model::Scalar;

@@ -8,6 +8,7 @@
 /// dQ/dt = ⟨∇Q(θ), −∇L(θ)⟩ = 0 at every θ, which directional_derivative() evaluates exactly.
 
 #include <concepts>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -51,20 +52,33 @@ auto epsilon_part(const V& v) {
 
 }  // namespace detail
 
-/// d/dt Q(θ + t v) at t = 0, exactly (one evaluation in dual numbers): the rate of change of Q
-/// along the velocity v. With v = −∇L(θ) this is dQ/dt along gradient flow, which vanishes for a
-/// conserved quantity.
-template <RebindableQuantity Q, class DP, class DV>
+/// A quantity that computes its own directional derivative, q.derivative(θ, v) = d/dt Q(θ + tv) at 0.
+template <class Q>
+concept SelfDifferentiatingQuantity = Quantity<Q> && requires(const Q& q, const typename Q::Params& p) {
+  { q.derivative(p, p) } -> std::convertible_to<typename Q::Value>;
+};
+
+/// d/dt Q(θ + t v) at t = 0, exactly: by the quantity's own derivative(θ, v) when it has one,
+/// otherwise by one evaluation in dual numbers. With v = −∇L(θ) this is dQ/dt along gradient flow,
+/// which vanishes for a conserved quantity.
+template <Quantity Q, class DP, class DV>
+  requires RebindableQuantity<Q> || SelfDifferentiatingQuantity<Q>
 typename Q::Value directional_derivative(const Q& q, const Eigen::MatrixBase<DP>& theta,
                                          const Eigen::MatrixBase<DV>& velocity) {
-  using S = typename Q::Scalar;
-  using D = Dual<S>;
-  const auto dual_quantity = q.template cast<D>();
-  using DualParams = typename std::remove_cvref_t<decltype(dual_quantity)>::Params;
   detail::require_length("velocity", theta.size(), velocity.size());
-  DualParams p(theta.size());
-  for (Index i = 0; i < theta.size(); ++i) p[i] = D(theta[i], velocity[i]);
-  return typename Q::Value(detail::epsilon_part(dual_quantity.value(p)));
+  if constexpr (SelfDifferentiatingQuantity<Q>) {
+    const typename Q::Params p = theta;
+    const typename Q::Params v = velocity;
+    return q.derivative(p, v);
+  } else {
+    using S = typename Q::Scalar;
+    using D = Dual<S>;
+    const auto dual_quantity = q.template cast<D>();
+    using DualParams = typename std::remove_cvref_t<decltype(dual_quantity)>::Params;
+    DualParams p(theta.size());
+    for (Index i = 0; i < theta.size(); ++i) p[i] = D(theta[i], velocity[i]);
+    return typename Q::Value(detail::epsilon_part(dual_quantity.value(p)));
+  }
 }
 
 /// The sum of all entries of a vector- or matrix-valued quantity, as a scalar quantity: e.g. the

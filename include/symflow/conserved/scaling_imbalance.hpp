@@ -20,24 +20,11 @@
 #include <utility>
 
 #include "symflow/conserved/quantity.hpp"
+#include "symflow/group/equivariance.hpp"
 #include "symflow/model/activations.hpp"
 #include "symflow/model/mlp.hpp"
 
 namespace symflow {
-
-/// An activation with σ(cz) = c^α σ(z) for all c > 0, reporting α by degree() (ReLU, LeakyReLU,
-/// Homogeneous), or the identity (α = 1).
-template <class A>
-concept PositivelyHomogeneous = std::is_same_v<A, Identity> || requires(const A& a) {
-  { a.degree() } -> std::convertible_to<double>;
-};
-
-/// The degree α of a positively homogeneous activation.
-template <PositivelyHomogeneous A>
-double homogeneity_degree(const A& a) {
-  if constexpr (std::is_same_v<A, Identity>) return 1.0;
-  else return static_cast<double>(a.degree());
-}
 
 namespace detail {
 
@@ -45,9 +32,10 @@ template <class Model, int Layer>
 constexpr void check_homogeneous_hidden_layer() {
   static_assert(Layer >= 1 && Layer < Model::depth,
                 "symflow: Layer must be a hidden layer, 1 ≤ Layer ≤ L − 1 (it sits between W_Layer and W_{Layer+1})");
-  static_assert(PositivelyHomogeneous<typename Model::Activation>,
+  static_assert(ScalingEquivariantActivation<typename Model::Activation>,
                 "symflow::ScalingImbalance: the positive scaling symmetry needs a positively homogeneous activation "
-                "(ReLU, LeakyReLU, Homogeneous{alpha}, Identity) that reports its degree by degree()");
+                "(ReLU, LeakyReLU, Homogeneous{alpha}, Identity), or a user activation declared ScalingEquivariant "
+                "with degree() (symflow/group/equivariance.hpp)");
 }
 
 }  // namespace detail

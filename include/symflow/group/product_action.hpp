@@ -147,14 +147,20 @@ class ProductAction {
   Group identity() const { return algebra_.identity(); }
   /// Factor by factor, so that act(compose(a, b), θ) = act(a, act(b, θ)).
   Group compose(const Group& a, const Group& b) const {
-    return zip([](const auto& x, const auto& ga, const auto& gb) { return x.compose(ga, gb); }, a, b);
+    Group out;
+    for_each([&](auto I) { std::get<I>(out) = std::get<I>(actions_).compose(std::get<I>(a), std::get<I>(b)); });
+    return out;
   }
   Group inverse(const Group& g) const {
-    return zip([](const auto& x, const auto& gi) { return x.inverse(gi); }, g);
+    Group out;
+    for_each([&](auto I) { std::get<I>(out) = std::get<I>(actions_).inverse(std::get<I>(g)); });
+    return out;
   }
   /// Factor by factor: the action of transpose(g) is the adjoint of the action of g.
   Group transpose(const Group& g) const {
-    return zip([](const auto& x, const auto& gi) { return x.transpose(gi); }, g);
+    Group out;
+    for_each([&](auto I) { std::get<I>(out) = std::get<I>(actions_).transpose(std::get<I>(g)); });
+    return out;
   }
   Group exp(const Algebra& m) const { return algebra_.exp(m); }
 
@@ -182,12 +188,6 @@ class ProductAction {
   void for_each(F&& f) const {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (f(std::integral_constant<std::size_t, I>{}), ...);
-    }(std::make_index_sequence<factors>{});
-  }
-  template <class F, class... T>
-  Group zip(F&& f, const T&... t) const {
-    return [&]<std::size_t... I>(std::index_sequence<I...>) {
-      return Group(f(std::get<I>(actions_), std::get<I>(t)...)...);
     }(std::make_index_sequence<factors>{});
   }
 

@@ -215,7 +215,7 @@ typename Model::Params with_elementwise_quantity(const Model& model, const Eigen
     return p;
   }
   if (preserve == Preserve::function) {
-    if constexpr (PositivelyHomogeneous<A>) {
+    if constexpr (ScalingEquivariantActivation<A>) {
       const double alpha = homogeneity_degree(model.activation());
       // −Q(c) = ΣΦ c² − ½‖W_2‖² c^{−2α} is increasing in c.
       const double c = detail::solve_power_balance(potential, 2.0, outgoing, 2.0 * alpha, -target, what);
