@@ -297,7 +297,7 @@ TEST_CASE("initialising at a chosen value of eq. (48)", "[init][chosen]") {
       CHECK_THROWS_WITH(sf::with_elementwise_quantity(net, theta, 1e4 * (1 + norm), sf::Preserve::norm),
                         Catch::Contains("keeping the norm"));
       // Keeping the function, for homogeneous activations only.
-      if constexpr (sf::PositivelyHomogeneous<A>) {
+      if constexpr (sf::ScalingEquivariantActivation<A>) {
         const auto x = sf::test::normal<Eigen::Matrix<double, 4, 5>>(rng);
         for (double t : {-3.0, 0.4, 5.0}) {
           const typename Net::Params pf = sf::with_elementwise_quantity(net, theta, t, sf::Preserve::function);
