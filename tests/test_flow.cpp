@@ -1,11 +1,12 @@
 // Specification of the discrete integrators and the driver: gradient descent follows its closed
 // form, mini-batch SGD is reproducible and reduces to gradient descent on the full batch, Adam
 // follows PyTorch's update, runs stop where and why the status says, and Trace writes what it saw.
-#include "support.hpp"
+#include "flow_support.hpp"
 
 #include <Eigen/Dense>
 
 #include <cmath>
+#include <complex>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -14,44 +15,13 @@ namespace sf = symflow;
 namespace st = symflow::testing;
 using sf::test::rng_for;
 using sf::Index;
+using sf::test::Quadratic;
+using sf::test::random_quadratic;
 
 namespace {
 
 constexpr double nan_value = std::numeric_limits<double>::quiet_NaN();
 constexpr double inf_value = std::numeric_limits<double>::infinity();
-
-/// L(θ) = ½ θᵀAθ − bᵀθ with A symmetric positive definite: ∇L = Aθ − b, minimiser θ* = A⁻¹b.
-template <int D>
-struct Quadratic {
-  using Scalar = double;
-  using Params = Eigen::Matrix<double, D, 1>;
-  Eigen::Matrix<double, D, D> a;
-  Params b;
-  Scalar value_and_gradient(const Params& p, Params& g) const {
-    g.noalias() = a * p;
-    const double value = 0.5 * p.dot(g) - b.dot(p);
-    g -= b;
-    return value;
-  }
-  Params minimiser() const { return a.ldlt().solve(b); }
-};
-
-/// A random quadratic whose Hessian has eigenvalues spread over [lo, hi], with its eigenbasis.
-template <int D>
-Quadratic<D> random_quadratic(std::mt19937_64& rng, double lo, double hi, Eigen::Matrix<double, D, D>* basis = nullptr,
-                              Eigen::Matrix<double, D, 1>* eigenvalues = nullptr) {
-  using M = Eigen::Matrix<double, D, D>;
-  using V = Eigen::Matrix<double, D, 1>;
-  const Eigen::HouseholderQR<M> qr(sf::test::normal<M>(rng));
-  const M q = qr.householderQ();
-  V lambda;
-  for (int i = 0; i < D; ++i) lambda[i] = lo + (hi - lo) * i / (D - 1);
-  Quadratic<D> quad{q * lambda.asDiagonal() * q.transpose(), sf::test::normal<V>(rng)};
-  quad.a = (0.5 * (quad.a + quad.a.transpose())).eval();
-  if (basis) *basis = q;
-  if (eigenvalues) *eigenvalues = lambda;
-  return quad;
-}
 
 /// ½‖θ‖² whose loss, gradient entry `index` or step are poisoned once θ_0 < threshold.
 struct Poisoned {
@@ -529,4 +499,109 @@ TEST_CASE("the observer that also takes the state sees the integrator's memory",
             last_t = state.steps;
           });
   CHECK(last_t == 5);
+}
+
+namespace {
+
+/// a_t for a_{t+1} = p a_t − q a_{t−1} from a_0, a_1, in closed form by the roots of r² − p r + q.
+double two_term_recurrence(long double p, long double q, long double a0, long double a1, int t) {
+  using C = std::complex<long double>;
+  const C root = std::sqrt(C(p * p - 4 * q));
+  const C r1 = (p + root) / 2.0L, r2 = (p - root) / 2.0L;
+  const C value = ((a1 - r2 * a0) * std::pow(r1, t) - (a1 - r1 * a0) * std::pow(r2, t)) / (r1 - r2);
+  return static_cast<double>(value.real());
+}
+
+}  // namespace
+
+TEST_CASE("heavy-ball momentum on a quadratic follows its closed-form recurrence", "[flow][momentum]") {
+  // Per eigen-mode e = ⟨q_i, θ − θ*⟩ with curvature λ:
+  //   heavy ball: e_{t+1} = (1 + μ − ηλ) e_t − μ e_{t−1},             e_1 = (1 − ηλ) e_0;
+  //   Nesterov:   e_{t+1} = (1 + μ)(1 − ηλ) e_t − μ(1 − ηλ) e_{t−1},  e_1 = (1 − ηλ(1 + μ)) e_0.
+  using V = Eigen::Matrix<double, 6, 1>;
+  for (const bool nesterov : {false, true}) {
+    for (const double mu : {0.3, 0.7}) {
+      for (int trial = 0; trial < 5; ++trial) {
+        auto rng = rng_for(trial);
+        Eigen::Matrix<double, 6, 6> q;
+        V lambda;
+        const auto quad = random_quadratic<6>(rng, 0.5, 3.0, &q, &lambda);
+        const double eta = 0.1;
+        const V theta0 = sf::test::normal<V>(rng);
+        const V star = quad.minimiser();
+        const V e0 = q.transpose() * (theta0 - star);
+        V theta = theta0;
+        const sf::Momentum method{.learning_rate = eta, .momentum = mu, .nesterov = nesterov};
+        sf::run(method, quad, theta, sf::Stopping{.max_steps = 60}, [&](const sf::Snapshot<V>& s) {
+          V expected_modes;
+          for (int i = 0; i < 6; ++i) {
+            const long double l = lambda[i], m = mu, h = eta;
+            const long double p = nesterov ? (1 + m) * (1 - h * l) : 1 + m - h * l;
+            const long double qq = nesterov ? m * (1 - h * l) : m;
+            const long double e1 = (nesterov ? 1 - h * l * (1 + m) : 1 - h * l) * e0[i];
+            expected_modes[i] = two_term_recurrence(p, qq, e0[i], e1, static_cast<int>(s.step));
+          }
+          INFO("nesterov " << nesterov << ", mu " << mu << ", step " << s.step);
+          CHECK(st::relative_error((q.transpose() * (s.theta - star)).eval(), expected_modes, 1.0) <= 1e-12);
+          // Time per step is η/(1 − μ).
+          CHECK(s.time == Approx(static_cast<double>(s.step) * eta / (1 - mu)).epsilon(1e-14));
+        });
+      }
+    }
+  }
+}
+
+TEST_CASE("heavy ball is PyTorch's v ← μv + g, θ ← θ − ηv and Polyak's θ_{t+1} = θ_t − η∇L + μ(θ_t − θ_{t−1})",
+          "[flow][momentum]") {
+  const TanhNet net;
+  auto rng = rng_for(0);
+  const auto p = net_problem(rng, 7);
+  const sf::Objective objective(net, sf::HalfSquaredError{}, p.x, p.y);
+  const double eta = 0.05, mu = 0.8;
+  TanhNet::Params theta = p.theta, previous = p.theta, polyak = p.theta;
+  const sf::Momentum method{.learning_rate = eta, .momentum = mu};
+  auto state = method.start(objective, theta);
+  for (int t = 0; t < 30; ++t) {
+    const TanhNet::Params v_before = state.velocity;
+    sf::step(method, state, objective, theta);
+    CHECK(st::relative_error(state.velocity, (mu * v_before + objective.gradient(theta + eta * state.velocity)).eval()) <=
+          1e-12);
+    const TanhNet::Params next = polyak - eta * objective.gradient(polyak) + mu * (polyak - previous);
+    previous = polyak;
+    polyak = next;
+    CHECK(st::relative_error(theta, polyak) <= 1e-12);
+  }
+}
+
+TEST_CASE("heavy ball from the paper's second-order flow (τ/2)θ̈ + θ̇ = −∇L converges to it at first order in h",
+          "[flow][momentum]") {
+  // Eq. (31) with ε = 1 on ½λθ² for one mode, θ(0) = 1, θ̇(0) = 0: θ(t) = A e^{s₁t} + B e^{s₂t}
+  // with (τ/2)s² + s + λ = 0, A + B = 1, s₁A + s₂B = 0.
+  const double tau = 0.5, horizon = 4.0;
+  using V = Eigen::Matrix<double, 4, 1>;
+  const V lambda(0.4, 1.3, 2.0, 3.0);  // 2τλ = 0.4 (overdamped) … 3 (underdamped); 2τλ = 1 is critical
+  const Quadratic<4> quad{lambda.asDiagonal(), V::Zero()};
+  V exact;
+  for (int i = 0; i < 4; ++i) {
+    using C = std::complex<double>;
+    const C root = std::sqrt(C(1.0 - 2.0 * tau * lambda[i]));
+    const C s1 = (-1.0 + root) / tau, s2 = (-1.0 - root) / tau;
+    const C a = -s2 / (s1 - s2), b = s1 / (s1 - s2);
+    exact[i] = (a * std::exp(s1 * horizon) + b * std::exp(s2 * horizon)).real();
+  }
+  std::vector<double> errors;
+  for (const int n : {400, 800, 1600, 3200}) {
+    const double h = horizon / n;
+    const auto method = sf::Momentum::from_second_order_flow(tau, h);
+    CHECK(method.second_order_flow_tau() == Approx(tau).epsilon(1e-12));
+    V theta = V::Ones();
+    const auto status = sf::run(method, quad, theta, sf::Stopping{.max_steps = n});
+    CHECK(status.time == Approx(horizon).epsilon(1e-12));  // each step covers time h
+    errors.push_back((theta - exact).norm() / exact.norm());
+  }
+  for (std::size_t k = 1; k < errors.size(); ++k) {
+    INFO("errors " << errors[k - 1] << " -> " << errors[k]);
+    CHECK(errors[k - 1] / errors[k] == Approx(2.0).epsilon(0.05));
+  }
+  CHECK_THROWS_WITH(sf::Momentum::from_second_order_flow(0.1, 0.2), Catch::Contains("expected 0 < h <= tau"));
 }
