@@ -1,0 +1,33 @@
+# Figure 7 from fig7_radial_convergence.cpp; called with -e "outdir='...'".
+# Left: the loss of each run (solid) and the bound of Prop. 16, eq. (69), on it (dashed, same colour).
+# Right: for one Q, each mode's distance |sigma_i^X - sigma_i^Y| measured (points), the solution of
+# eq. (59) (line) and the bound of eq. (69) (dashed).
+load outdir.'/fig7_series.gp'
+set datafile separator ','
+set terminal pngcairo size 1500,620 noenhanced font 'Sans,13'
+set output outdir.'/fig7_radial_convergence.png'
+set multiplot layout 1,2 title 'Figure 7: U g(V^T), g(z) = z/|z|^2, spectral initialisation at four Q = Tr[U^T U + V^T V] (lambda_i = Q/5), gradient descent at lr '.learning_rate
+set logscale y
+set format y '%.0e'
+set grid
+set xlabel 'training step'
+set format x '%g'
+set key center right opaque
+set title 'loss (solid) and the bound of Prop. 16, eq. (69) (dashed)'
+set ylabel 'loss: mean squared error (1/(m n)) ||Y - F||^2'
+set yrange [loss_floor:*]
+file = outdir.'/fig7_loss.csv'
+keep(i) = abs($1 / value('q_'.i) - 1) < 1e-9
+plot for [i = 1:runs] file skip 1 using (keep(i) ? $2 : 1/0):(keep(i) ? $4 : 1/0) with lines lw 2.5 lc i title sprintf('Q = %g', value('q_'.i)), \
+     for [i = 1:runs] file skip 1 using (keep(i) ? $2 : 1/0):(keep(i) && $5 > 1e-300 ? $5 : 1/0) with lines lw 1.5 dt 2 lc i notitle
+set title sprintf('each mode at Q = %g: measured (points), eq. (59) (line), eq. (69) (dashed)', detail_q)
+set ylabel '|sigma_i^X - sigma_i^Y|'
+set yrange [gap_floor:*]
+set key center right opaque
+modes_file = outdir.'/fig7_modes.csv'
+prediction = outdir.'/fig7_prediction.csv'
+mode_keep(k) = abs($1 / detail_q - 1) < 1e-9 && $2 == k - 1
+plot for [k = 1:modes] modes_file skip 1 using (mode_keep(k) ? $3 : 1/0):(mode_keep(k) && $10 > 0 ? $10 : 1/0) with points pt 7 ps 0.6 lc k title sprintf('mode %d, sigma^Y = %.3g', k, value('sigma_y_'.k)), \
+     for [k = 1:modes] prediction skip 1 using (($2 == k - 1) ? $4 : 1/0):(($2 == k - 1) ? $6 : 1/0) with lines lw 1.5 lc k notitle, \
+     for [k = 1:modes] modes_file skip 1 using (mode_keep(k) ? $3 : 1/0):(mode_keep(k) && $11 > 1e-300 ? $11 : 1/0) with lines lw 1.5 dt 2 lc k notitle
+unset multiplot

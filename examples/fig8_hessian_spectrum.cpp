@@ -1,0 +1,338 @@
+// Figure 8 (Appendix G): the eigenvalues of the exact Hessian at the minimum gradient descent
+// reaches, for initialisations with different values of the conserved quantity Q.
+//
+// Part 1 (G.2, the figure): F(X) = U σ(V X) with whitened input X = I_5, Y ∈ R^{10×5} with N(0, 1)
+// entries, input n = 5, hidden h = 50, output m = 10: d = 750 parameters. U and V start at scales
+// s = 0.001, 0.3, 0.6, 0.9 of one N(0, 1) draw (θ₀ = s θ̂), which gives four values of Q of eq. (48);
+// gradient descent at learning rate 0.1 on the mean squared error (PyTorch's MSELoss, as the paper's
+// experiments) for 4 000 steps (8 000 for sigmoid). Then the exact 750 × 750 Hessian of ½‖Y − F‖²
+// (Objective::hessian, dual numbers) and all its eigenvalues. At a minimum with Y = F the Hessian is
+// JᵀJ (J = ∂vec F/∂θ, m·k = 50 rows), so at most 50 eigenvalues are nonzero. For the linear network
+// GL_h moves θ along the minimum without changing F, so every generator M̄θ is a zero direction
+// of the Hessian; when U has full row rank and V full column rank (h ≥ m, n) the orbit has dimension
+// h(m + n) − mn = 700, and it is the whole kernel: exactly d − mn eigenvalues vanish.
+//
+// Part 2 (G.1): the scalar network L = ½(y − u v x)² with x = y = 1 started at chosen values of
+// Q = u² − v² (symflow::with_layer_imbalance_trace, keeping u v). At a minimum u v = 1 the Hessian
+// [[v², 2uv − 1], [2uv − 1, u²]] = [[v², 1], [1, u²]] has determinant u²v² − 1 = 0 and trace
+// u² + v² = √((u² − v²)² + 4u²v²) = √(Q² + 4): eigenvalues 0 and √(Q² + 4). The paper's eq. (77)
+// prints 2√(Q² + 4), which is the Hessian of (y − uvx)² without the ½ (see docs/errata.md).
+//
+// Writes fig8_eigenvalues.csv, fig8_summary.csv, fig8_scalar.csv, fig8_series.gp and
+// fig8_hessian_spectrum.png, fig8_scalar.png.
+#include <CLI/CLI.hpp>
+
+#include <Eigen/Eigenvalues>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <symflow/conserved.hpp>
+#include <symflow/init.hpp>
+#include <symflow/symflow.hpp>
+
+#include "support/plot.hpp"
+
+namespace {
+
+namespace sf = symflow;
+
+struct Settings {
+  Eigen::Index input = 5, hidden = 50, output = 10;
+  double learning_rate = 0.1;
+  long steps = 4000;
+  long sigmoid_steps = 8000;
+  /// |λ| at most this counts as a zero eigenvalue (the paper's 10⁻³ for the Hessian of ‖Y − F‖²).
+  double zero_tolerance = 5e-4;
+};
+
+struct Run {
+  std::string activation;
+  double scale = 0;
+  long steps = 0;
+};
+
+struct Result {
+  Eigen::VectorXd eigenvalues;
+  double q0 = 0, q_final = 0, loss_final = 0, gradient_norm = 0;
+  long zero_count = 0;
+  /// Dimension of the orbit of the linear symmetry through θ (rank of its generators); −1 if the
+  /// activation has none.
+  long orbit_dimension = -1;
+  /// max over generators ξ of ‖Hξ‖ / (‖H‖₂ ‖ξ‖): zero when the orbit lies in the Hessian's kernel.
+  double orbit_in_kernel = -1;
+  /// max over random pairs of |uᵀ(Hv) − vᵀ(Hu)| / (‖u‖‖Hv‖ + ‖v‖‖Hu‖), from raw Hessian-vector products.
+  double symmetry_error = 0;
+  double seconds = 0;
+};
+
+/// Numerical rank of the columns of T: eigenvalues of T Tᵀ above (size · ε) times the largest.
+long numerical_rank(const Eigen::MatrixXd& t) {
+  const Eigen::MatrixXd gram = t * t.transpose();
+  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(gram, Eigen::EigenvaluesOnly);
+  const double top = eig.eigenvalues().cwiseAbs().maxCoeff();
+  const double tol = static_cast<double>(gram.rows()) * std::numeric_limits<double>::epsilon() * top;
+  return static_cast<long>((eig.eigenvalues().array() > tol).count());
+}
+
+template <class Act>
+Result analyse(const Run& run, const Settings& s, const Eigen::MatrixXd& y, const Eigen::VectorXd& draw,
+               std::uint64_t seed) {
+  using Net = sf::Mlp<double, Act, sf::Dynamic, sf::Dynamic, sf::Dynamic>;
+  const Net net({s.input, s.hidden, s.output});
+  const Eigen::MatrixXd x = Eigen::MatrixXd::Identity(s.input, s.input);
+  const sf::Objective training(net, sf::MeanSquaredError{}, x, y);
+  const sf::Objective half(net, sf::HalfSquaredError{}, x, y);
+  const auto q = sf::summed(sf::ElementwiseQuantity<Net>(net));
+  typename Net::Params theta = run.scale * draw;
+
+  const auto start = std::chrono::steady_clock::now();
+  Result r;
+  r.q0 = q.value(theta);
+  sf::run(sf::GradientDescent{s.learning_rate}, training, theta, sf::Stopping{.max_steps = run.steps});
+  r.q_final = q.value(theta);
+  typename Net::Params grad;
+  r.loss_final = half.value_and_gradient(theta, grad);
+  r.gradient_norm = grad.norm();
+
+  const Eigen::MatrixXd h = half.hessian(theta);
+  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(h, Eigen::EigenvaluesOnly);
+  r.eigenvalues = eig.eigenvalues();
+  r.zero_count = static_cast<long>((r.eigenvalues.array().abs() <= s.zero_tolerance).count());
+
+  // Symmetry of the raw Hessian-vector products (before Objective::hessian symmetrises).
+  std::mt19937_64 rng(seed);
+  for (int trial = 0; trial < 8; ++trial) {
+    const Eigen::VectorXd u = sf::random_normal<Eigen::VectorXd>(net.size(), 1, rng);
+    const Eigen::VectorXd v = sf::random_normal<Eigen::VectorXd>(net.size(), 1, rng);
+    const Eigen::VectorXd hu = half.hessian_vector_product(theta, u), hv = half.hessian_vector_product(theta, v);
+    r.symmetry_error = std::max(r.symmetry_error, std::abs(u.dot(hv) - v.dot(hu)) / (u.norm() * hv.norm() + v.norm() * hu.norm()));
+  }
+
+  // The orbit of the layer's linear symmetry: its generators span the tangent space.
+  if constexpr (sf::linear_group_of<Act> != sf::LinearGroup::none) {
+    const auto action = sf::symmetry<1>(net);
+    const auto& algebra = action.algebra();
+    Eigen::MatrixXd tangent(net.size(), algebra.dimension());
+    for (Eigen::Index i = 0; i < algebra.dimension(); ++i) tangent.col(i) = action.generator(algebra.basis(i), theta);
+    r.orbit_dimension = numerical_rank(tangent);
+    const double h_norm = r.eigenvalues.cwiseAbs().maxCoeff();
+    r.orbit_in_kernel = 0;
+    const Eigen::MatrixXd image = h * tangent;
+    for (Eigen::Index i = 0; i < tangent.cols(); ++i)
+      if (tangent.col(i).norm() > 0)
+        r.orbit_in_kernel = std::max(r.orbit_in_kernel, image.col(i).norm() / (h_norm * tangent.col(i).norm()));
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+Result analyse_any(const Run& run, const Settings& s, const Eigen::MatrixXd& y, const Eigen::VectorXd& draw,
+                   std::uint64_t seed) {
+  if (run.activation == "identity") return analyse<sf::Identity>(run, s, y, draw, seed);
+  if (run.activation == "relu") return analyse<sf::ReLU>(run, s, y, draw, seed);
+  if (run.activation == "tanh") return analyse<sf::Tanh>(run, s, y, draw, seed);
+  if (run.activation == "sigmoid") return analyse<sf::Sigmoid>(run, s, y, draw, seed);
+  throw std::invalid_argument("unknown activation '" + run.activation + "' (identity, relu, tanh, sigmoid)");
+}
+
+/// The scalar network of G.1 from a point with Q = u² − v² = `q`, trained to its minimum.
+struct ScalarResult {
+  double q0 = 0, q_final = 0, u = 0, v = 0, loss = 0, gradient_norm = 0;
+  double lambda_small = 0, lambda_large = 0;
+  /// η² Σ_t (‖∂L/∂u‖² + ‖∂L/∂v‖²): by eq. (41) a bound on |Q_T − Q_0| under gradient descent.
+  double drift_bound = 0;
+  long steps = 0;
+};
+
+ScalarResult scalar_minimum(double q, double start_product, double learning_rate, long max_steps) {
+  using Net = sf::TwoLayer<double, sf::Identity, 1, 1, 1>;
+  const Net net;
+  const Eigen::Matrix<double, 1, 1> one = Eigen::Matrix<double, 1, 1>::Ones();
+  const sf::Objective objective(net, sf::HalfSquaredError{}, one, one);
+  // Start from u = v = √(start_product), then move along the GL_1 orbit (u v unchanged) to
+  // u² − v² = q. symflow's layer-imbalance trace is incoming minus outgoing, v² − u² = −Q.
+  Net::Params base;
+  base << std::sqrt(start_product), std::sqrt(start_product);
+  Net::Params theta = sf::with_layer_imbalance_trace(net, base, -q, sf::Preserve::function);
+  auto paper_q = [&](const Net::Params& p) { return net.weight<2>(p)(0, 0) * net.weight<2>(p)(0, 0) - net.weight<1>(p)(0, 0) * net.weight<1>(p)(0, 0); };
+  ScalarResult r;
+  r.q0 = paper_q(theta);
+  const auto status = sf::run(sf::GradientDescent{learning_rate}, objective, theta,
+                              sf::Stopping{.max_steps = max_steps, .gradient_tolerance = 1e-12},
+                              [&](const sf::Snapshot<Net::Params>& snap) {
+                                if (!snap.last) r.drift_bound += learning_rate * learning_rate * snap.gradient.squaredNorm();
+                              });
+  r.steps = static_cast<long>(status.step);
+  r.q_final = paper_q(theta);
+  r.u = net.weight<2>(theta)(0, 0);
+  r.v = net.weight<1>(theta)(0, 0);
+  Net::Params grad;
+  r.loss = objective.value_and_gradient(theta, grad);
+  r.gradient_norm = grad.norm();
+  const Eigen::SelfAdjointEigenSolver<Eigen::Matrix2d> eig(objective.hessian(theta));
+  r.lambda_small = eig.eigenvalues()[0];
+  r.lambda_large = eig.eigenvalues()[1];
+  return r;
+}
+
+std::string format(double x, int digits = 12) {
+  std::ostringstream o;
+  o.precision(digits);
+  o << x;
+  return o.str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Figure 8: Hessian eigenvalues at the minimum reached from different Q (Appendix G)"};
+  std::string out_dir = "out/fig8_hessian_spectrum";
+  std::uint64_t seed = 12345;
+  bool quick = false;
+  Settings s;
+  std::vector<double> scales{0.001, 0.3, 0.6, 0.9};
+  std::vector<std::string> activations{"identity", "relu", "tanh", "sigmoid"};
+  std::vector<double> scalar_q;
+  for (int i = -16; i <= 16; ++i) scalar_q.push_back(0.25 * i);
+  double scalar_lr = 1e-3, scalar_start = 0.25;
+  long scalar_max_steps = 1000000;
+  app.add_option("--out", out_dir, "output folder")->capture_default_str();
+  app.add_option("--seed", seed, "seed of Y, of the initial draw and of the symmetry checks")->capture_default_str();
+  app.add_flag("--quick", quick, "a small run for the tests (hidden 20)");
+  app.add_option("--input", s.input, "input width n (= number of samples, X = I)")->capture_default_str();
+  app.add_option("--hidden", s.hidden, "hidden width h")->capture_default_str();
+  app.add_option("--output", s.output, "output width m")->capture_default_str();
+  app.add_option("--lr", s.learning_rate, "learning rate (mean squared error)")->capture_default_str();
+  app.add_option("--steps", s.steps, "gradient-descent steps (identity, relu, tanh)")->capture_default_str();
+  app.add_option("--sigmoid-steps", s.sigmoid_steps, "gradient-descent steps for sigmoid")->capture_default_str();
+  app.add_option("--scales", scales, "standard deviations s of the initial U and V")->capture_default_str();
+  app.add_option("--activations", activations, "identity, relu, tanh, sigmoid")->capture_default_str();
+  app.add_option("--zero-tolerance", s.zero_tolerance, "|eigenvalue| at most this counts as zero")->capture_default_str();
+  app.add_option("--scalar-q", scalar_q, "G.1: values of Q = u² − v² to start the scalar network from");
+  app.add_option("--scalar-lr", scalar_lr, "G.1: learning rate on ½(1 − uv)²")->capture_default_str();
+  app.add_option("--scalar-start", scalar_start, "G.1: the product u v every start shares")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (quick) s.hidden = 20;
+
+  // Part 1: the 750-parameter networks.
+  std::mt19937_64 rng(seed);
+  const Eigen::MatrixXd y = sf::random_normal<Eigen::MatrixXd>(s.output, s.input, rng);
+  const Eigen::Index d = s.hidden * (s.input + s.output);
+  const Eigen::VectorXd draw = sf::random_normal<Eigen::VectorXd>(d, 1, rng);
+  std::vector<Run> runs;
+  for (const auto& a : activations)
+    for (double scale : scales) runs.push_back({a, scale, a == "sigmoid" ? s.sigmoid_steps : s.steps});
+  std::vector<Result> results(runs.size());
+  std::cerr << "fig8_hessian_spectrum: " << runs.size() << " networks with d = " << d << " parameters\n";
+  const auto start = std::chrono::steady_clock::now();
+  std::string failure;
+  std::size_t done = 0;
+  // Every run has its own seed for the symmetry checks; results are stored by index, so they do
+  // not depend on the number of threads.
+#pragma omp parallel for schedule(dynamic, 1)
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    try {
+      results[i] = analyse_any(runs[i], s, y, draw, seed + 1 + i);
+#pragma omp critical
+      {
+        ++done;
+        std::cerr << "  [" << done << "/" << runs.size() << "] " << runs[i].activation << " s = " << runs[i].scale
+                  << ": loss " << format(results[i].loss_final, 3) << ", " << results[i].zero_count
+                  << " zero eigenvalues (" << format(results[i].seconds, 3) << " s)\n";
+      }
+    } catch (const std::exception& e) {
+#pragma omp critical
+      failure = e.what();
+    }
+  }
+  if (!failure.empty()) {
+    std::cerr << "fig8_hessian_spectrum: " << failure << "\n";
+    return 1;
+  }
+
+  // Part 2: the scalar network of G.1.
+  std::vector<ScalarResult> scalar(scalar_q.size());
+#pragma omp parallel for schedule(dynamic, 1)
+  for (std::size_t i = 0; i < scalar_q.size(); ++i)
+    scalar[i] = scalar_minimum(scalar_q[i], scalar_start, scalar_lr, scalar_max_steps);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  const auto out = sf::examples::prepare_output(out_dir);
+  {
+    auto csv = sf::examples::open_csv(out / "fig8_eigenvalues.csv");
+    csv << "activation,scale,q0,index,eigenvalue\n";
+    for (std::size_t i = 0; i < runs.size(); ++i)
+      for (Eigen::Index j = 0; j < results[i].eigenvalues.size(); ++j)
+        csv << runs[i].activation << ',' << format(runs[i].scale) << ',' << results[i].q0 << ',' << j << ','
+            << results[i].eigenvalues[j] << '\n';
+  }
+  const Eigen::Index orbit_formula = s.hidden * (s.input + s.output) - s.input * s.output;
+  {
+    auto csv = sf::examples::open_csv(out / "fig8_summary.csv");
+    const std::string header =
+        "activation,scale,steps,input,hidden,output,parameters,q0,q_final,loss_final,gradient_norm,zero_tolerance,"
+        "zero_count,nonzero_count,orbit_dimension,orbit_in_kernel,symmetry_error,lambda_min,lambda_max,nonzero_mean";
+    csv << header << '\n';
+    std::cout << "fig8_hessian_spectrum: Hessian of 1/2 ||Y - F||^2 at the point reached; Q of eq. (48)\n" << header << '\n';
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      const Result& r = results[i];
+      const auto& ev = r.eigenvalues;
+      double nonzero_sum = 0;
+      for (Eigen::Index j = 0; j < ev.size(); ++j)
+        if (std::abs(ev[j]) > s.zero_tolerance) nonzero_sum += ev[j];
+      const long nonzero = static_cast<long>(ev.size()) - r.zero_count;
+      const std::string line =
+          runs[i].activation + ',' + format(runs[i].scale) + ',' + std::to_string(runs[i].steps) + ',' +
+          std::to_string(s.input) + ',' + std::to_string(s.hidden) + ',' + std::to_string(s.output) + ',' +
+          std::to_string(d) + ',' + format(r.q0) + ',' + format(r.q_final) + ',' + format(r.loss_final) + ',' +
+          format(r.gradient_norm) + ',' + format(s.zero_tolerance) + ',' + std::to_string(r.zero_count) + ',' +
+          std::to_string(nonzero) + ',' + std::to_string(r.orbit_dimension) + ',' + format(r.orbit_in_kernel) + ',' +
+          format(r.symmetry_error) + ',' + format(ev.minCoeff()) + ',' + format(ev.maxCoeff()) + ',' +
+          format(nonzero > 0 ? nonzero_sum / static_cast<double>(nonzero) : 0.0);
+      csv << line << '\n';
+      std::cout << line << '\n';
+    }
+    std::cout << "orbit dimension h(m + n) - mn of GL_h at full-rank U, V: " << orbit_formula << "\n";
+  }
+  {
+    auto csv = sf::examples::open_csv(out / "fig8_scalar.csv");
+    const std::string header =
+        "q0,q_final,drift_bound,u,v,loss,gradient_norm,steps,lambda_small,lambda_large,closed_form,paper_eq77";
+    csv << header << '\n';
+    std::cout << "G.1: L = 1/2 (1 - u v)^2 from Q = u^2 - v^2; closed_form = sqrt(Q_final^2 + 4), paper_eq77 = 2 sqrt(Q0^2 + 4)\n"
+              << header << '\n';
+    for (const ScalarResult& r : scalar) {
+      const std::string line = format(r.q0) + ',' + format(r.q_final) + ',' + format(r.drift_bound) + ',' + format(r.u) +
+                               ',' + format(r.v) + ',' + format(r.loss) + ',' + format(r.gradient_norm) + ',' +
+                               std::to_string(r.steps) + ',' + format(r.lambda_small) + ',' + format(r.lambda_large) +
+                               ',' + format(std::sqrt(r.q_final * r.q_final + 4)) + ',' +
+                               format(2 * std::sqrt(r.q0 * r.q0 + 4));
+      csv << line << '\n';
+      std::cout << line << '\n';
+    }
+  }
+  {
+    auto gp = sf::examples::open_csv(out / "fig8_series.gp");
+    gp << "panels = " << activations.size() << "\nseries_per_panel = " << scales.size() << "\nzero_tolerance = "
+       << s.zero_tolerance << "\nsizes = 'X = I_" << s.input << ", Y in R^{" << s.output << "x" << s.input << "}, hidden "
+       << s.hidden << ", d = " << d << "'\n";
+    for (std::size_t a = 0; a < activations.size(); ++a) gp << "activation_" << a + 1 << " = '" << activations[a] << "'\n";
+    for (std::size_t i = 0; i < runs.size(); ++i)
+      gp << "scale_" << i + 1 << " = " << format(runs[i].scale) << "\nq0_" << i + 1 << " = '"
+         << format(results[i].q0, 3) << "'\nzeros_" << i + 1 << " = " << results[i].zero_count << '\n';
+  }
+  std::cout << "wrote fig8_eigenvalues.csv, fig8_summary.csv and fig8_scalar.csv in " << out.string() << " ("
+            << format(seconds, 3) << " s)\n";
+  if (sf::examples::render("fig8_hessian_spectrum.gp", out))
+    std::cout << "wrote " << (out / "fig8_hessian_spectrum.png").string() << " and "
+              << (out / "fig8_scalar.png").string() << "\n";
+  return 0;
+}
