@@ -1,4 +1,4 @@
-// requires: fig3_q_drift fig4_5_q_distribution fig4_5_q_distribution_three_threads
+// requires: fig1_valley fig3_q_drift fig4_5_q_distribution fig4_5_q_distribution_three_threads
 // What the CSVs of the figure programs must satisfy by mathematics. Each check reads what
 // `<program> --quick --out <build>/examples/quick/<program>` wrote (ctest runs those first, as fixtures).
 #include <catch2/catch.hpp>
@@ -63,6 +63,66 @@ std::filesystem::path quick(const std::string& program, const std::string& file)
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Figure 1: L = ½(y − u v x)². Gradient flow u̇ = (y − uvx) v x, v̇ = (y − uvx) u x conserves
+// Q = u² − v² (d/dt Q = 2uu̇ − 2vv̇ = 0), so each flow line ends where its level set of Q meets
+// the curve of minima uv = c, c = y/x: u² − c²/u² = Q gives u² = (Q + √(Q² + 4c²))/2.
+
+TEST_CASE("figure 1: Q = u² − v² is constant along every gradient-flow line", "[figures][fig1]") {
+  const Csv lines(quick("fig1_valley", "valley_trajectories.csv"));
+  REQUIRE(lines.rows() > 100);
+  for (std::size_t r = 0; r < lines.rows(); ++r) {
+    const double u = lines.number(r, "u"), v = lines.number(r, "v"), q = lines.number(r, "q");
+    const double q0 = lines.number(r, "q0");
+    INFO("line " << lines.text(r, "line") << ", t = " << lines.text(r, "time"));
+    // The column is the quantity itself...
+    CHECK(std::abs(q - (u * u - v * v)) <= 1e-13 * (1 + u * u + v * v));
+    // ...and Dormand–Prince at rtol 1e-12 keeps it to 1e-10 over the whole line (measured: < 1e-12).
+    CHECK(std::abs(q - q0) <= 1e-10 * (1 + std::abs(q0)));
+  }
+}
+
+TEST_CASE("figure 1: the loss never increases along a gradient-flow line", "[figures][fig1]") {
+  // dL/dt = −‖∇L‖² ≤ 0; the integrator's error allows a relative 1e-9 wobble near the floor.
+  const Csv lines(quick("fig1_valley", "valley_trajectories.csv"));
+  for (std::size_t r = 1; r < lines.rows(); ++r) {
+    if (lines.text(r, "line") != lines.text(r - 1, "line")) continue;
+    INFO("line " << lines.text(r, "line") << ", t = " << lines.text(r, "time"));
+    CHECK(lines.number(r, "loss") <= lines.number(r - 1, "loss") * (1 + 1e-9) + 1e-28);
+  }
+}
+
+TEST_CASE("figure 1: every flow line ends on the curve of minima, at the point with its Q", "[figures][fig1]") {
+  const Csv flows(quick("fig1_valley", "valley_flows.csv"));
+  REQUIRE(flows.rows() >= 5);
+  for (std::size_t r = 0; r < flows.rows(); ++r) {
+    const double x = flows.number(r, "x"), y = flows.number(r, "y"), c = y / x;
+    const double u = flows.number(r, "u_end"), v = flows.number(r, "v_end"), q = flows.number(r, "q0");
+    INFO("line " << flows.text(r, "line") << " from (" << flows.text(r, "u0") << ", " << flows.text(r, "v0")
+                 << "), Q = " << q);
+    CHECK(std::abs(u * v * x - y) <= 1e-7 * std::abs(y));
+    const double u_star = std::copysign(std::sqrt((q + std::sqrt(q * q + 4 * c * c)) / 2), u);
+    CHECK(std::abs(u - u_star) <= 1e-7 * (1 + std::abs(u_star)));
+    CHECK(std::abs(v - c / u_star) <= 1e-7 * (1 + std::abs(c / u_star)));
+  }
+}
+
+TEST_CASE("figure 1: the Hessian at a minimum has eigenvalues 0 and x²√(Q² + 4(y/x)²)", "[figures][fig1]") {
+  // H = [[v²x², 2uvx² − xy], [·, u²x²]] = [[v²x², xy], [xy, u²x²]] at uvx = y: det = 0 and
+  // trace = x²(u² + v²) = x²√((u² − v²)² + 4u²v²). The paper's eq. (77) has 2√(Q² + 4) for x = y = 1.
+  const Csv minima(quick("fig1_valley", "valley_minima.csv"));
+  const Csv flows(quick("fig1_valley", "valley_flows.csv"));
+  const double x = flows.number(0, "x"), y = flows.number(0, "y"), c = y / x;
+  REQUIRE(minima.rows() > 50);
+  for (std::size_t r = 0; r < minima.rows(); ++r) {
+    const double q = minima.number(r, "q");
+    const double top = x * x * std::sqrt(q * q + 4 * c * c);
+    INFO("u = " << minima.text(r, "u") << ", Q = " << q);
+    CHECK(std::abs(minima.number(r, "hessian_max") - top) <= 1e-12 * top);
+    CHECK(std::abs(minima.number(r, "hessian_min")) <= 1e-12 * top);
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Figure 3: gradient descent θ ← θ − η∇L on U σ(V) (X = I) and Q of eq. (48). With ⟨∇Q, ∇L⟩ = 0,
