@@ -7,6 +7,7 @@
 #include "symflow/group/general_linear.hpp"
 #include "symflow/group/lie_algebra.hpp"
 #include "symflow/group/orthogonal.hpp"
+#include "symflow/group/pinv_action.hpp"
 #include "symflow/group/product_action.hpp"
 #include "symflow/group/scaling.hpp"
 #include "symflow/group/symmetry.hpp"
