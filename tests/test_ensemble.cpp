@@ -4,6 +4,8 @@
 #include "support.hpp"
 
 #include <symflow/ensemble.hpp>
+#include <symflow/flow/adam.hpp>
+#include <symflow/flow/run.hpp>
 
 #include <algorithm>
 #include <numeric>
@@ -18,6 +20,11 @@ namespace {
 using Deep = sf::BiasedMlp<double, sf::LeakyReLU, sf::Dynamic, sf::Dynamic, sf::Dynamic, sf::Dynamic>;
 using FixedDeep = sf::Mlp<double, sf::LeakyReLU, 5, 7, 6, 3>;
 using Shallow = sf::BiasedMlp<double, sf::LeakyReLU, 4, 6, 3>;
+// Derivatives are compared with central differences on smooth activations: a difference step that
+// straddles a LeakyReLU kink would measure the kink, not an error.
+using Smooth = sf::BiasedMlp<double, sf::Tanh, sf::Dynamic, sf::Dynamic, sf::Dynamic, sf::Dynamic>;
+using SmoothFixed = sf::Mlp<double, sf::Tanh, 5, 7, 6, 3>;
+using SmoothShallow = sf::BiasedMlp<double, sf::Sigmoid, 4, 6, 3>;
 
 // Inputs in the unit box [0, 1]^{n×k}, as pixel intensities.
 Matrix uniform_inputs(std::mt19937_64& rng, sf::Index n, sf::Index k) {
@@ -37,8 +44,8 @@ std::vector<int> random_labels(std::mt19937_64& rng, int classes, sf::Index k) {
 
 // A block like the model's last two layers, with random entries.
 template <class Model>
-sf::LastLayers<double> random_block(const Model& model, std::mt19937_64& rng) {
-  typename Model::Params theta = sf::random_params(model, rng, 0.5);
+sf::LastLayers<double> random_block(const Model& model, std::mt19937_64& rng, double stddev = 0.5) {
+  typename Model::Params theta = sf::random_params(model, rng, stddev);
   return sf::last_layers(model, theta);
 }
 
@@ -201,7 +208,7 @@ TEST_CASE("the averaged-logit network outputs the members' mean logits and its i
       // Central differences of the cross-entropy of the averaged logits, computed from the members.
       const Matrix g = e.loss_input_gradient(x, y);
       Matrix fd(x.rows(), x.cols());
-      const double h = 1e-6;
+      const double h = 1e-5;
       for (sf::Index i = 0; i < x.size(); ++i) {
         Matrix up = x, down = x;
         up(i) += h;
@@ -212,9 +219,9 @@ TEST_CASE("the averaged-logit network outputs the members' mean logits and its i
       CHECK(st::relative_error(g, fd) <= 1e-7);
     }
   };
-  SECTION("biased, three layers") { check(Deep({5, 8, 6, 3})); }
-  SECTION("no biases, fixed widths") { check(FixedDeep{}); }
-  SECTION("two layers") { check(Shallow{}); }
+  SECTION("biased, three layers") { check(Smooth({5, 8, 6, 3})); }
+  SECTION("no biases, fixed widths") { check(SmoothFixed{}); }
+  SECTION("two layers") { check(SmoothShallow{}); }
 
   // An ensemble of copies of the model attacks exactly like the model.
   const Deep net({5, 8, 6, 3});
@@ -229,19 +236,19 @@ TEST_CASE("the averaged-logit network outputs the members' mean logits and its i
 }
 
 TEST_CASE("the classifier's input gradient is the derivative of its cross-entropy", "[ensemble][classifier]") {
-  const Deep net({6, 9, 5, 4});
+  const Smooth net({6, 9, 5, 4});
   for (int trial = 0; trial < 10; ++trial) {
     auto rng = rng_for(trial);
-    const sf::Classifier<Deep> c(net, sf::random_params(net, rng, 0.5));
+    const sf::Classifier<Smooth> c(net, sf::random_params(net, rng, 0.5));
     const Matrix x = uniform_inputs(rng, 6, 5);
     const std::vector<int> y = random_labels(rng, 4, 5);
     const Matrix g = c.loss_input_gradient(x, y);
     Matrix fd(x.rows(), x.cols());
     for (sf::Index i = 0; i < x.size(); ++i) {
       Matrix up = x, down = x;
-      up(i) += 1e-6;
-      down(i) -= 1e-6;
-      fd(i) = (c.loss(up, y) - c.loss(down, y)) / 2e-6;
+      up(i) += 1e-5;
+      down(i) -= 1e-5;
+      fd(i) = (c.loss(up, y) - c.loss(down, y)) / 2e-5;
     }
     CHECK(st::relative_error(g, fd) <= 1e-7);
   }
@@ -335,4 +342,336 @@ TEST_CASE("attacking in chunks equals attacking the whole batch", "[ensemble][at
   const auto attack = [&](const Matrix& xc, const std::vector<int>& yc) { return sf::fgsm(c, xc, yc, 0.1); };
   CHECK(sf::attack_in_chunks(x, y, 5, attack) == sf::fgsm(c, x, y, 0.1));
   CHECK(sf::attack_in_chunks(x, y, 100, attack) == sf::fgsm(c, x, y, 0.1));
+}
+
+TEST_CASE("the member-wise network stacks the members' logits; its loss is the ensemble loss and its input "
+          "gradient that loss's derivative", "[ensemble][attack-gradient]") {
+  const Smooth net({5, 8, 6, 3});
+  for (int trial = 0; trial < 10; ++trial) {
+    auto rng = rng_for(trial);
+    sf::LastLayersEnsemble<Smooth> e(net, sf::random_params(net, rng, 0.5));
+    for (int j = 0; j < 4; ++j) e.add_member(random_block(net, rng, 1.0));
+    const Matrix x = uniform_inputs(rng, 5, 7);
+    const std::vector<int> y = random_labels(rng, 3, 7);
+    const auto w = e.memberwise_network();
+    CHECK(w.members() == 4);
+    CHECK(w.classes() == 3);
+    const Matrix f = w.outputs(x), a = e.block_inputs(x);
+    for (sf::Index j = 0; j < 4; ++j) CHECK(st::relative_error(f.middleRows(3 * j, 3), e.member_outputs(j, a)) <= 1e-14);
+    CHECK(st::relative_error(w.loss(x, y), e.evaluate(x, y).loss()) <= 1e-13);
+    const Matrix g = e.loss_input_gradient(x, y, sf::EnsembleSurrogate::averaged_probabilities);
+    Matrix fd(x.rows(), x.cols());
+    for (sf::Index i = 0; i < x.size(); ++i) {
+      Matrix up = x, down = x;
+      up(i) += 1e-5;
+      down(i) -= 1e-5;
+      fd(i) = (w.loss(up, y) - w.loss(down, y)) / 2e-5;
+    }
+    INFO("trial " << trial);
+    CHECK(st::relative_error(g, fd) <= 1e-7);
+  }
+  // With one member the averaged distribution is the member's: the gradient is the cross-entropy's.
+  auto rng = rng_for(50);
+  const Smooth::Params theta = sf::random_params(net, rng, 0.5);
+  sf::LastLayersEnsemble<Smooth> one(net, theta);
+  one.add_member(one.base_block());
+  const Matrix x = uniform_inputs(rng, 5, 6);
+  const std::vector<int> y = random_labels(rng, 3, 6);
+  CHECK(st::relative_error(one.loss_input_gradient(x, y, sf::EnsembleSurrogate::averaged_probabilities),
+                           sf::Classifier<Smooth>(net, theta).loss_input_gradient(x, y)) <= 1e-13);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The transformations of appendix H.
+
+namespace {
+
+// A model, parameters, and a pool of block inputs with N(0, 1) entries: every hidden unit then sees
+// pre-activations of both signs. (Were a unit's sign the same on all data, σ would act on H as a
+// fixed diagonal matrix D and the action would be the linear one, g ↦ (U D g⁻¹ D⁻¹, gV): an exact
+// symmetry on all such data.)
+struct Trained {
+  Deep net{{6, 10, 5, 3}};
+  Deep::Params theta;
+  Matrix pool;
+  explicit Trained(std::mt19937_64& rng, sf::Index batches = 4) {
+    theta = sf::random_params(net, rng, 0.7);
+    pool = sf::test::normal<Matrix>(rng, 10, batches * 5);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("group elements: I + εM and exp(εM) start at I with velocity M", "[ensemble][transforms]") {
+  for (int trial = 0; trial < 10; ++trial) {
+    auto rng = rng_for(trial);
+    const Matrix m = sf::random_direction<double>(7, rng);
+    const Matrix identity = Matrix::Identity(7, 7);
+    for (auto curve : {sf::GroupCurve::linear, sf::GroupCurve::exponential}) {
+      CHECK(sf::group_element(m, 0.0, curve) == identity);
+      const double h = 1e-5;
+      const Matrix velocity = (sf::group_element(m, h, curve) - sf::group_element(m, -h, curve)) / (2 * h);
+      CHECK(st::relative_error(velocity, m) <= 1e-9);
+    }
+    CHECK(sf::group_element(m, 0.3, sf::GroupCurve::linear) == identity + 0.3 * m);
+    // exp(εM) exp(−εM) = I.
+    CHECK(st::relative_error(Matrix(sf::group_element(m, 2.0, sf::GroupCurve::exponential) *
+                                    sf::group_element(m, -2.0, sf::GroupCurve::exponential)),
+                             identity) <= 1e-12);
+  }
+  // Entries N(0, 1/h): the mean square over many draws is 1/h.
+  auto rng = rng_for(0);
+  double sum = 0;
+  for (int i = 0; i < 200; ++i) sum += sf::random_direction<double>(16, rng).squaredNorm();
+  CHECK(std::abs(sum / (200 * 256) - 1.0 / 16) <= 0.05 / 16);
+}
+
+TEST_CASE("P_eps = (I + (eps/2)(I + S))/(1 + eps) is doubly stochastic, I at 0, (I + S)/2 in the limit",
+          "[ensemble][transforms]") {
+  Matrix s = Matrix::Zero(4, 4);
+  s(0, 1) = s(1, 0) = s(2, 3) = s(3, 2) = 1;  // two 2-cycles: (I + S)/2 is singular
+  CHECK(sf::interpolated_permutation(s, 0.0) == Matrix::Identity(4, 4));
+  for (double eps : {0.1, 1.0, 20.0, 1e6}) {
+    const Matrix p = sf::interpolated_permutation(s, eps);
+    CHECK((p.rowwise().sum().array() - 1).abs().maxCoeff() <= 1e-15);
+    CHECK((p.colwise().sum().array() - 1).abs().maxCoeff() <= 1e-15);
+    // Smallest eigenvalue 1/(1 + ε) (from the eigenvalue −1 of S): invertible, with condition 1 + ε.
+    const Eigen::VectorXd ev = Eigen::SelfAdjointEigenSolver<Matrix>(p).eigenvalues();
+    CHECK(std::abs(ev.minCoeff() - 1 / (1 + eps)) <= 1e-12);
+  }
+  CHECK(st::relative_error(sf::interpolated_permutation(s, 1e12), Matrix(0.5 * (Matrix::Identity(4, 4) + s))) <= 1e-11);
+}
+
+TEST_CASE("a group member reproduces the model on its own batch and departs from it to first order in eps "
+          "elsewhere", "[ensemble][transforms]") {
+  for (int trial = 0; trial < 10; ++trial) {
+    auto rng = rng_for(trial);
+    const Trained t(rng);
+    const Matrix outside = sf::test::normal<Matrix>(rng, 10, 30);
+    const sf::LastLayers<double> base = sf::last_layers(t.net, t.theta);
+    for (auto curve : {sf::GroupCurve::linear, sf::GroupCurve::exponential}) {
+      std::mt19937_64 build(trial);
+      sf::EnsembleDiagnostics diagnostics;
+      const auto e = sf::make_ensemble(t.net, t.theta, t.pool, sf::EnsembleRecipe{sf::EnsembleKind::group, curve, 0.5, 6},
+                                       build, &diagnostics);
+      REQUIRE(e.size() == 6);
+      CHECK(diagnostics.pseudoinverses == 6);
+      for (sf::Index j = 0; j < 6; ++j) {
+        // Member j's batch is columns 5j … 5j + 4 of the pool, cyclically (h = 5, 20 columns).
+        Matrix batch(10, 5);
+        for (sf::Index c = 0; c < 5; ++c) batch.col(c) = t.pool.col((5 * j + c) % 20);
+        INFO("trial " << trial << ", member " << j << ", condition of sigma(gH) " << diagnostics.max_condition);
+        CHECK(st::relative_error(e.member_outputs(j, batch), base.outputs(t.net.activation(), batch)) <=
+              1e-15 * diagnostics.max_condition + 1e-13);
+        CHECK(st::relative_error(e.member_outputs(j, outside), base.outputs(t.net.activation(), outside)) > 1e-3);
+      }
+    }
+    // First order in ε: halving ε halves the change of the outputs off the batch.
+    std::vector<double> change;
+    for (double eps : {2e-6, 1e-6}) {
+      std::mt19937_64 build(trial);
+      const auto e = sf::make_ensemble(t.net, t.theta, t.pool, sf::EnsembleRecipe{sf::EnsembleKind::group,
+                                                                                   sf::GroupCurve::linear, eps, 1}, build);
+      change.push_back((e.member_outputs(0, outside) - base.outputs(t.net.activation(), outside)).norm());
+    }
+    CHECK(std::abs(change[0] / change[1] - 2.0) <= 0.02);
+  }
+}
+
+TEST_CASE("at eps = 0 every kind but the shuffled one is the trained model", "[ensemble][transforms]") {
+  for (int trial = 0; trial < 10; ++trial) {
+    auto rng = rng_for(trial);
+    const Trained t(rng);
+    const Matrix x = uniform_inputs(rng, 6, 40);
+    const std::vector<int> single = sf::predicted_classes(t.net.forward(t.theta, x));
+    for (auto kind : {sf::EnsembleKind::group, sf::EnsembleKind::inverse, sf::EnsembleKind::random_diagonal,
+                      sf::EnsembleKind::interpolated_permutation, sf::EnsembleKind::shuffled}) {
+      std::mt19937_64 build(trial);
+      sf::EnsembleDiagnostics diagnostics;
+      const auto e = sf::make_ensemble(t.net, t.theta, t.pool, sf::EnsembleRecipe{kind, sf::GroupCurve::linear, 0.0, 5},
+                                       build, &diagnostics);
+      const sf::PredictionMatrix p = e.member_predictions(x);
+      INFO("trial " << trial << ", " << sf::ensemble_kind_name(kind));
+      for (sf::Index j = 0; j < 5; ++j) {
+        CHECK(e.member(j).V == e.base_block().V);  // g = I exactly
+        const double u_error = st::relative_error(e.member(j).U, e.base_block().U);
+        if (kind == sf::EnsembleKind::shuffled) {
+          CHECK(u_error > 0.1);  // U P Q: π(I, H) = I, shuffled into a permutation
+        } else if (kind == sf::EnsembleKind::group) {
+          CHECK(u_error <= 1e-15 * diagnostics.max_condition + 1e-13);  // U σ(H)σ(H)⁺ = U
+        } else {
+          CHECK(u_error == 0.0);
+        }
+        if (kind != sf::EnsembleKind::shuffled)
+          for (sf::Index i = 0; i < 40; ++i) CHECK(p(j, i) == single[static_cast<std::size_t>(i)]);
+      }
+    }
+  }
+}
+
+TEST_CASE("each transformation is what appendix H defines", "[ensemble][transforms]") {
+  // With U = I (m = h) the new U is the matrix the kind multiplies U by: π, π', g⁻¹, I + εD or P⁻¹.
+  for (int trial = 0; trial < 10; ++trial) {
+    auto rng = rng_for(trial);
+    const Trained t(rng);
+    sf::LastLayers<double> block = sf::last_layers(t.net, t.theta);
+    block.U = Matrix::Identity(5, 5);
+    block.c = Eigen::VectorXd::Zero(5);
+    const Matrix batch = t.pool.leftCols(5);
+    const double eps = 0.4;
+    const Matrix g = sf::group_element(sf::random_direction<double>(5, rng), eps, sf::GroupCurve::linear);
+    const sf::LeakyReLU act = t.net.activation();
+    const auto transform = [&](sf::EnsembleKind kind, std::uint64_t seed) {
+      std::mt19937_64 r(seed);
+      return sf::transform_last_layers(block, act, kind, g, eps, batch, r);
+    };
+    const Matrix pi = sf::pseudoinverse_representation(act, g, block.hidden_preactivations(batch));
+    INFO("trial " << trial);
+
+    const sf::LastLayers<double> group = transform(sf::EnsembleKind::group, 1);
+    CHECK(group.V == Matrix(g * block.V));
+    CHECK(group.b == Eigen::VectorXd(g * block.b));
+    CHECK(group.U == pi);
+    CHECK(group.c == block.c);
+
+    // Shuffled: P π Q, the same entries and the same singular values, rows and columns reordered.
+    const Matrix shuffled = transform(sf::EnsembleKind::shuffled, 2).U;
+    std::vector<double> a(pi.data(), pi.data() + pi.size()), b(shuffled.data(), shuffled.data() + shuffled.size());
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    CHECK(a == b);
+    CHECK(st::relative_error(Eigen::JacobiSVD<Matrix>(shuffled).singularValues(),
+                             Eigen::JacobiSVD<Matrix>(pi).singularValues()) <= 1e-13);
+    CHECK(shuffled != pi);
+
+    CHECK(st::relative_error(Matrix(transform(sf::EnsembleKind::inverse, 3).U * g), Matrix(Matrix::Identity(5, 5))) <= 1e-13);
+
+    // Random diagonal: I + εD with D_ii uniform in [0, 1).
+    const Matrix diagonal = transform(sf::EnsembleKind::random_diagonal, 4).U;
+    CHECK(Matrix(diagonal.diagonal().asDiagonal()) == diagonal);
+    CHECK(diagonal.diagonal().minCoeff() >= 1.0);
+    CHECK(diagonal.diagonal().maxCoeff() < 1.0 + eps);
+
+    // Interpolated permutation: V ↦ P V, U ↦ U P⁻¹ with (1 + ε)P − (1 + ε/2)I = (ε/2)S, S a permutation.
+    const sf::LastLayers<double> interp = transform(sf::EnsembleKind::interpolated_permutation, 5);
+    const Matrix p = interp.U.inverse();
+    CHECK(st::relative_error(interp.V, Matrix(p * block.V)) <= 1e-13);
+    const Matrix s_matrix = ((1 + eps) * p - (1 + eps / 2) * Matrix::Identity(5, 5)) / (eps / 2);
+    CHECK((s_matrix.array() * (s_matrix.array() - 1)).abs().maxCoeff() <= 1e-12);  // entries 0 or 1
+    CHECK((s_matrix.rowwise().sum().array() - 1).abs().maxCoeff() <= 1e-12);
+    CHECK((s_matrix.colwise().sum().array() - 1).abs().maxCoeff() <= 1e-12);
+  }
+}
+
+TEST_CASE("members of every kind share the directions M_j for one generator state", "[ensemble][transforms]") {
+  auto rng = rng_for(0);
+  const Trained t(rng);
+  const auto build = [&](sf::EnsembleKind kind, double eps) {
+    std::mt19937_64 r(7);
+    return sf::make_ensemble(t.net, t.theta, t.pool, sf::EnsembleRecipe{kind, sf::GroupCurve::linear, eps, 3}, r);
+  };
+  for (sf::Index j = 0; j < 3; ++j) {
+    const Matrix v = build(sf::EnsembleKind::group, 0.3).member(j).V;
+    CHECK(build(sf::EnsembleKind::inverse, 0.3).member(j).V == v);
+    CHECK(build(sf::EnsembleKind::random_diagonal, 0.3).member(j).V == v);
+    CHECK(build(sf::EnsembleKind::shuffled, 0.3).member(j).V == v);
+    CHECK(build(sf::EnsembleKind::group, 0.3).member(j).U == build(sf::EnsembleKind::group, 0.3).member(j).U);
+    // g_j = I + εM_j: V_j − V is linear in ε.
+    const Matrix base_v = sf::last_layers(t.net, t.theta).V;
+    CHECK(st::relative_error(Matrix(build(sf::EnsembleKind::inverse, 0.6).member(j).V - base_v), Matrix(2 * (v - base_v))) <=
+          1e-13);
+  }
+  CHECK(build(sf::EnsembleKind::group, 0.3).member(0).V != build(sf::EnsembleKind::group, 0.3).member(1).V);
+  std::mt19937_64 r(7);
+  CHECK_THROWS_AS(sf::make_ensemble(t.net, t.theta, t.pool, sf::EnsembleRecipe{sf::EnsembleKind::group, sf::GroupCurve::linear, 0.3, 0}, r),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(sf::make_ensemble(t.net, t.theta, t.pool, sf::EnsembleRecipe{sf::EnsembleKind::group, sf::GroupCurve::linear, -1.0, 2}, r),
+                  std::invalid_argument);
+  CHECK_THROWS_WITH(sf::make_ensemble(t.net, t.theta, Matrix(t.pool.topRows(9)),
+                                      sf::EnsembleRecipe{sf::EnsembleKind::group, sf::GroupCurve::linear, 0.3, 2}, r),
+                    Catch::Contains("pool of block inputs has shape 9x20, expected 10 rows"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// On a trained classifier.
+
+namespace {
+
+// Three classes of points in the unit box [0, 1]^8, around separated centres, and a network trained on
+// them with Adam: 8 -> 16 -> 6 -> 3, LeakyReLU, softmax cross-entropy.
+struct Blobs {
+  Deep net{{8, 16, 6, 3}, sf::LeakyReLU{0.1}};
+  Deep::Params theta;
+  Matrix train_x, test_x;
+  std::vector<int> train_y, test_y;
+
+  explicit Blobs(std::mt19937_64& rng) {
+    // Centres 0.3 + 0.4·(a 0/1 pattern); any two patterns differ in four coordinates.
+    Matrix patterns(8, 3);
+    patterns << 1, 0, 1,  //
+        1, 0, 0,          //
+        1, 0, 1,          //
+        1, 0, 0,          //
+        0, 1, 1,          //
+        0, 1, 0,          //
+        0, 1, 1,          //
+        0, 1, 0;
+    const Matrix centres = (0.3 + 0.4 * patterns.array()).matrix();
+    const auto draw = [&](sf::Index k, Matrix& x, std::vector<int>& y) {
+      y = random_labels(rng, 3, k);
+      x = (centres(Eigen::all, y) + sf::test::normal<Matrix>(rng, 8, k, 0.1)).cwiseMax(0.0).cwiseMin(1.0);
+    };
+    draw(300, train_x, train_y);
+    draw(300, test_x, test_y);
+    theta = sf::random_params(net, rng, 0.4);
+    const sf::Objective objective(net, sf::SoftmaxCrossEntropy{}, train_x, sf::one_hot_targets<double>(train_y, 3));
+    const sf::Adam adam{.learning_rate = 1e-2};
+    auto state = adam.start(objective, theta);
+    sf::run(adam, state, objective, theta, sf::Stopping{.max_steps = 400});
+  }
+};
+
+}  // namespace
+
+TEST_CASE("on a trained classifier: eps -> 0 recovers its predictions, FGSM accuracy falls with the radius",
+          "[ensemble][trained]") {
+  for (int trial = 0; trial < 3; ++trial) {
+    auto rng = rng_for(trial);
+    const Blobs b(rng);
+    const sf::Classifier<Deep> single(b.net, b.theta);
+    const std::vector<int> predictions = single.predict(b.test_x);
+    const double clean = sf::accuracy(predictions, b.test_y);
+    INFO("trial " << trial << ", clean accuracy " << clean);
+    REQUIRE(clean >= 0.9);
+    const Matrix pool = sf::block_inputs(b.net, b.theta, b.train_x);
+
+    // The group ensemble at ε = 0 predicts exactly what the model predicts; at ε = 1e-4 its vote still does.
+    for (double eps : {0.0, 1e-4}) {
+      std::mt19937_64 build(trial);
+      const auto e = sf::make_ensemble(b.net, b.theta, pool, sf::EnsembleRecipe{sf::EnsembleKind::group,
+                                                                               sf::GroupCurve::linear, eps, 15}, build);
+      CHECK(e.predict(b.test_x) == predictions);
+    }
+
+    std::mt19937_64 build(trial);
+    const auto ensemble = sf::make_ensemble(b.net, b.theta, pool, sf::EnsembleRecipe{sf::EnsembleKind::group,
+                                                                                    sf::GroupCurve::linear, 0.1, 15}, build);
+    const auto averaged = ensemble.averaged_logit_classifier();
+    const std::vector<double> radii = {0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3};
+    std::vector<double> single_accuracy, ensemble_accuracy;
+    for (double r : radii) {
+      single_accuracy.push_back(sf::accuracy(single.predict(sf::fgsm(single, b.test_x, b.test_y, r)), b.test_y));
+      ensemble_accuracy.push_back(sf::accuracy(ensemble.predict(sf::fgsm(averaged, b.test_x, b.test_y, r)), b.test_y));
+    }
+    // Radius 0 is the clean accuracy; no step up in the radius raises accuracy by more than one
+    // sample in a hundred; the largest radius costs accuracy. (Far beyond the margins, at radii like
+    // 0.5 in the unit box, FGSM's single step overshoots and accuracy can rise again.)
+    CHECK(single_accuracy.front() == clean);
+    CHECK(ensemble_accuracy.front() == sf::accuracy(ensemble.predict(b.test_x), b.test_y));
+    for (const auto& acc : {single_accuracy, ensemble_accuracy}) {
+      INFO("FGSM accuracies " << Eigen::Map<const Eigen::RowVectorXd>(acc.data(), static_cast<sf::Index>(acc.size())));
+      for (std::size_t i = 1; i < acc.size(); ++i) CHECK(acc[i] <= acc[i - 1] + 0.01);
+      CHECK(acc.back() < acc.front() - 0.05);
+    }
+  }
 }

@@ -14,6 +14,13 @@
 ///   F̄(X) = [U_1 ⋯ U_N]/N · σ([V_1; ⋯; V_N] A + [b_1; ⋯; b_N] 1ᵀ) + c̄ 1ᵀ,   c̄ = (1/N) Σ_j c_j,
 ///
 /// so its input gradient is that network's back-propagation (Objective::input_gradient).
+///
+/// A second surrogate, the loss of the averaged predictive distribution
+/// L(X) = −(1/k) Σ_i log((1/N) Σ_j softmax(F_j(x_i))_{y_i}) (the ensemble loss of
+/// symflow/ensemble/evaluation.hpp), weighs member j at sample i by its share
+/// w_ji = p_ji / Σ_l p_li of the true-class probability: ∂L/∂F_j(x_i) = (1/k) w_ji (softmax(F_j(x_i)) − e_{y_i}).
+/// A member with huge logits dominates F̄ but not this loss. It back-propagates through the
+/// member-wise network (hidden layers stacked, output layers block-diagonal: output F_1; ⋯; F_N).
 
 #include <array>
 #include <cmath>
@@ -46,6 +53,109 @@ struct with_dynamic_widths<Perceptron<S, A, B, W...>> {
 };
 
 }  // namespace detail
+
+/// The loss an attack on an ensemble ascends (the majority vote is piecewise constant in X).
+enum class EnsembleSurrogate {
+  /// Softmax cross-entropy of the averaged logits (1/N) Σ_j F_j.
+  averaged_logits,
+  /// −log of the averaged true-class probability (1/N) Σ_j softmax(F_j)_y.
+  averaged_probabilities,
+};
+
+inline std::string ensemble_surrogate_name(EnsembleSurrogate s) {
+  return s == EnsembleSurrogate::averaged_logits ? "averaged_logits" : "averaged_probabilities";
+}
+
+/// All N members as one network whose output stacks their logits F_1(X); ⋯; F_N(X) (N·m × k): the
+/// hidden layer L−1 stacks the members' (V_j, b_j), the output layer is block-diagonal in the U_j.
+/// Gives the ensemble loss of the averaged predictive distribution and its input gradient.
+template <MlpModel Stacked>
+class MemberwiseNetwork {
+ public:
+  using Scalar = typename Stacked::Scalar;
+  using Params = typename Stacked::Params;
+  using Matrix = Eigen::Matrix<Scalar, Dynamic, Dynamic>;
+
+  MemberwiseNetwork(Stacked model, Params params, Index members)
+      : model_(std::move(model)), params_(std::move(params)), members_(members) {
+    model_.check_params(params_);
+    if (members_ < 1 || model_.output_size() % members_ != 0)
+      throw std::invalid_argument("symflow::MemberwiseNetwork: output width " + std::to_string(model_.output_size()) +
+                                  " is not a multiple of " + std::to_string(members_) + " members");
+  }
+
+  const Stacked& model() const { return model_; }
+  const Params& params() const { return params_; }
+  Index members() const { return members_; }
+  Index classes() const { return model_.output_size() / members_; }
+
+  /// F_1(X); ⋯; F_N(X), N·m × k.
+  template <class Derived>
+  Matrix outputs(const Eigen::MatrixBase<Derived>& x) const {
+    return model_.forward(params_, x);
+  }
+
+  /// −(1/k) Σ_i log((1/N) Σ_j softmax(F_j(x_i))_{y_i}).
+  template <class Derived>
+  Scalar loss(const Eigen::MatrixBase<Derived>& x, const std::vector<int>& labels) const {
+    Matrix g;
+    return evaluate(outputs(x), labels, g, false);
+  }
+
+  /// ∂L/∂X of that loss.
+  template <class Derived>
+  Matrix loss_input_gradient(const Eigen::MatrixBase<Derived>& x, const std::vector<int>& labels) const {
+    typename Stacked::template ForwardPass<Dynamic> pass;
+    model_.forward(params_, x, pass);
+    Matrix g;
+    evaluate(pass.output(), labels, g, true);
+    Params grad(model_.size());
+    Matrix gx(x.rows(), x.cols());
+    model_.backward(params_, pass, g, grad, &gx);
+    return gx;
+  }
+
+ private:
+  // The loss and, when asked, ∂L/∂F into g.
+  Scalar evaluate(const Matrix& f, const std::vector<int>& labels, Matrix& g, bool gradient) const {
+    detail::require_length("labels", f.cols(), static_cast<Index>(labels.size()));
+    using std::exp;
+    using std::log;
+    const Index m = classes(), k = f.cols();
+    if (gradient) g.setZero(f.rows(), k);
+    Eigen::Matrix<Scalar, Dynamic, 1> lp(members_);
+    Scalar total(0);
+    for (Index i = 0; i < k; ++i) {
+      const int y = labels[static_cast<std::size_t>(i)];
+      if (y < 0 || y >= m)
+        throw std::invalid_argument("symflow::MemberwiseNetwork: label " + std::to_string(y) + " is not a class 0…" +
+                                    std::to_string(m - 1));
+      for (Index j = 0; j < members_; ++j) {
+        const auto fj = f.col(i).segment(j * m, m);
+        const Scalar top = fj.maxCoeff();
+        lp[j] = fj[y] - top - log((fj.array() - top).exp().sum());  // log softmax(F_j)_y
+      }
+      const Scalar top = lp.maxCoeff();
+      const Scalar lse = top + log((lp.array() - top).exp().sum());  // log Σ_j p_j
+      total -= lse - log(Scalar(static_cast<double>(members_)));
+      if (gradient) {
+        for (Index j = 0; j < members_; ++j) {
+          const auto fj = f.col(i).segment(j * m, m);
+          const Scalar w = exp(lp[j] - lse) / Scalar(static_cast<double>(k));  // p_j / Σ_l p_l, over k
+          const Scalar ftop = fj.maxCoeff();
+          const Eigen::Matrix<Scalar, Dynamic, 1> soft = (fj.array() - ftop).exp().matrix();
+          g.col(i).segment(j * m, m) = w * soft / soft.sum();
+          g(j * m + y, i) -= w;
+        }
+      }
+    }
+    return total / Scalar(static_cast<double>(k));
+  }
+
+  Stacked model_;
+  Params params_;
+  Index members_;
+};
 
 /// Members sharing a model's layers 1, …, L−2 (the model's parameters θ) and each with its own
 /// last two layers.
@@ -144,49 +254,75 @@ class LastLayersEnsemble {
   /// The averaged-logit network: same layers 1…L−2 as the model, hidden layer L−1 of width N·h
   /// stacking the members, output (1/N) Σ_j F_j. Needs an elementwise activation.
   Classifier<StackedModel> averaged_logit_classifier() const {
+    auto [stacked, p] = stacked_hidden_layer(model_.width(depth));
+    constexpr int L = depth;
+    const Index n = size(), h = model_.width(L - 1);
+    auto u = stacked.template weight<L>(p);
+    for (Index j = 0; j < n; ++j) u.middleCols(j * h, h) = member(j).U / static_cast<Scalar>(n);
+    if constexpr (Model::has_bias) {
+      auto c = stacked.template bias<L>(p);
+      c.setZero();
+      for (Index j = 0; j < n; ++j) c += member(j).c;
+      c /= static_cast<Scalar>(n);
+    }
+    return Classifier<StackedModel>(std::move(stacked), std::move(p));
+  }
+
+  /// The member-wise network: output F_1(X); ⋯; F_N(X). Needs an elementwise activation.
+  MemberwiseNetwork<StackedModel> memberwise_network() const {
+    constexpr int L = depth;
+    const Index n = size(), h = model_.width(L - 1), m = model_.width(L);
+    auto [stacked, p] = stacked_hidden_layer(n * m);
+    auto u = stacked.template weight<L>(p);
+    u.setZero();
+    for (Index j = 0; j < n; ++j) u.block(j * m, j * h, m, h) = member(j).U;
+    if constexpr (Model::has_bias) {
+      auto c = stacked.template bias<L>(p);
+      for (Index j = 0; j < n; ++j) c.segment(j * m, m) = member(j).c;
+    }
+    return MemberwiseNetwork<StackedModel>(std::move(stacked), std::move(p), n);
+  }
+
+  /// ∂/∂X of the surrogate loss against the labels: the gradient the input attacks on the ensemble
+  /// follow (by default the softmax cross-entropy of the averaged logits F̄(X)).
+  template <class Derived>
+  Matrix loss_input_gradient(const Eigen::MatrixBase<Derived>& x, const std::vector<int>& labels,
+                             EnsembleSurrogate surrogate = EnsembleSurrogate::averaged_logits) const {
+    if (surrogate == EnsembleSurrogate::averaged_logits)
+      return averaged_logit_classifier().loss_input_gradient(x, labels);
+    return memberwise_network().loss_input_gradient(x, labels);
+  }
+
+ private:
+  void require_members() const {
+    if (members_.empty()) throw std::logic_error("symflow::LastLayersEnsemble: the ensemble has no members");
+  }
+
+  /// A network with the model's layers 1…L−2, the members' hidden layers stacked (N·h units) and an
+  /// output layer of width `outputs` left at zero, with its parameters.
+  std::pair<StackedModel, typename StackedModel::Params> stacked_hidden_layer(Index outputs) const {
     static_assert(ElementwiseActivation<typename Model::Activation>,
-                  "symflow::LastLayersEnsemble: the averaged logits are one wider network only for an elementwise "
-                  "activation (a column activation such as a radial one mixes the stacked members)");
+                  "symflow::LastLayersEnsemble: stacking members into one network needs an elementwise activation "
+                  "(a column activation such as a radial one would mix the stacked members)");
     require_members();
     constexpr int L = depth;
     const Index n = size(), h = model_.width(L - 1);
     std::array<Index, depth + 1> widths{};
     for (int i = 0; i <= depth; ++i) widths[static_cast<std::size_t>(i)] = model_.width(i);
     widths[static_cast<std::size_t>(L - 1)] = n * h;
-    const StackedModel stacked(widths, model_.activation());
+    widths[static_cast<std::size_t>(L)] = outputs;
+    StackedModel stacked(widths, model_.activation());
     typename StackedModel::Params p = stacked.zero_params();
     // Layers 1…L−2 have the same widths, so they fill the same leading stretch of both vectors.
     const Index shared = model_.weight_offset(L - 1);
     p.head(shared) = theta_.head(shared);
     auto v = stacked.template weight<L - 1>(p);
-    auto u = stacked.template weight<L>(p);
-    for (Index j = 0; j < n; ++j) {
-      v.middleRows(j * h, h) = member(j).V;
-      u.middleCols(j * h, h) = member(j).U / static_cast<Scalar>(n);
-    }
+    for (Index j = 0; j < n; ++j) v.middleRows(j * h, h) = member(j).V;
     if constexpr (Model::has_bias) {
       auto b = stacked.template bias<L - 1>(p);
-      auto c = stacked.template bias<L>(p);
-      c.setZero();
-      for (Index j = 0; j < n; ++j) {
-        b.segment(j * h, h) = member(j).b;
-        c += member(j).c;
-      }
-      c /= static_cast<Scalar>(n);
+      for (Index j = 0; j < n; ++j) b.segment(j * h, h) = member(j).b;
     }
-    return Classifier<StackedModel>(stacked, std::move(p));
-  }
-
-  /// ∂/∂X of the mean softmax cross-entropy of the averaged logits F̄(X) against the labels: the
-  /// gradient the input attacks on the ensemble follow.
-  template <class Derived>
-  Matrix loss_input_gradient(const Eigen::MatrixBase<Derived>& x, const std::vector<int>& labels) const {
-    return averaged_logit_classifier().loss_input_gradient(x, labels);
-  }
-
- private:
-  void require_members() const {
-    if (members_.empty()) throw std::logic_error("symflow::LastLayersEnsemble: the ensemble has no members");
+    return {std::move(stacked), std::move(p)};
   }
 
   template <class Derived, class BlockOf>
