@@ -5,3 +5,6 @@
 #include "symflow/model.hpp"
 #include "symflow/group.hpp"
 #include "symflow/flow.hpp"
+#include "symflow/conserved.hpp"
+#include "symflow/init.hpp"
+#include "symflow/analysis.hpp"

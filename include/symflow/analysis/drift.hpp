@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// \file How discrete optimisers break the conservation laws of gradient flow (Appendix D, §C.4).
+///
+/// Gradient descent. For a quantity that is a quadratic form, Q(θ) = B(θ, θ) with B symmetric (the
+/// layer imbalance, its trace, the per-unit scaling imbalance, every Q_M of Prop. 12), one step
+/// θ' = θ − ηg with g = ∇L(θ) changes Q by exactly
+///     Q(θ') − Q(θ) = −2η B(θ, g) + η² Q(g) = η² Q(g),
+/// since B(θ, ∇L) = ½⟨∇Q, ∇L⟩ = 0 is the conservation law itself. For the two-layer linear network
+/// and Q = Tr[UᵀU − VVᵀ] this is eq. (41), η²(‖∂L/∂U‖² − ‖∂L/∂V‖²), and |η² Q(g)| ≤ η²‖g‖² is the
+/// bound (35) with |dL/dt| = ‖∇L‖² along θ̇ = −∇L. For a non-quadratic Q (eq. 48 with tanh or
+/// sigmoid) the step changes Q by ½η² gᵀ∇²Q g + O(η³). Either way the drift per step is O(η²), so
+/// halving η divides the drift of one step (or of a fixed number of steps early in a run) by 4,
+/// while the drift accumulated over a fixed stretch of time, ∝ (time/η) · η², halves.
+///
+/// Heavy-ball momentum, θ_{t+1} = θ_t − η∇L(θ_t) + β(θ_t − θ_{t−1}) (Momentum, not Nesterov). With
+/// the displacement v_t = θ_t − θ_{t−1} and the discrete Noether charge K_t = B(θ_t, v_t) =
+/// ½ DQ(θ_t)[v_t] of a quadratic Q, the exact identities
+///     K_{t+1} = β K_t + Q(v_{t+1}),     Q_{t+1} − Q_t = K_{t+1} + β K_t
+/// hold (expand Q(θ_t + v_{t+1}) and use B(θ_t, ∇L(θ_t)) = 0). Starting at rest (K_0 = 0) the charge
+/// is fed by Q(v), the "kinetic" term that breaks the symmetry of the Lagrangian (32) for
+/// symmetric M, so eq. (33)'s decay J ∝ e^{−t/τ} does not hold for the conserved Q_M; once the
+/// velocity has settled, v ≈ −η∇L/(1 − β) and the drift per step is ≈ (1+β)/(1−β)³ η² Q(∇L): at equal
+/// effective learning rate η/(1 − β) heavy ball drifts (1+β)/(1−β) times as much as gradient descent
+/// over the same stretch of trajectory. For an antisymmetric generator (O(h) on a radial layer)
+/// Q(v) = ⟨v, M̄v⟩ = 0 and the charge K_t = ⟨M̄θ_t, v_t⟩ decays exactly as β^t: the discrete form of
+/// eq. (33), and zero at every step when the run starts at rest.
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "symflow/conserved/quantity.hpp"
+#include "symflow/core/config.hpp"
+#include "symflow/flow/observer.hpp"
+
+namespace symflow {
+
+/// Q(θ − ηg) − Q(θ) = η² Q(g), exact for a quadratic quantity when g = ∇L(θ) (generalises eq. 41).
+template <QuadraticQuantity Q, class DG>
+typename Q::Value gd_step_change(const Q& q, const Eigen::MatrixBase<DG>& gradient, double learning_rate) {
+  using Scalar = typename Q::Scalar;
+  const typename Q::Params g = gradient;
+  return typename Q::Value(Scalar(learning_rate * learning_rate) * q.value(g));
+}
+
+/// Eq. (41): the change of Q = Tr[UᵀU − VVᵀ] of a two-layer network F = U σ(V X) with linear σ in
+/// one gradient-descent step, η²(‖∂L/∂U‖² − ‖∂L/∂V‖²) (U = W_2, V = W_1, g = ∇L(θ)).
+template <class Model, class DG>
+typename Model::Scalar linear_trace_gd_change(const Model& model, const Eigen::MatrixBase<DG>& gradient,
+                                              double learning_rate) {
+  static_assert(Model::depth == 2, "symflow::linear_trace_gd_change: eq. (41) is for a two-layer network U V");
+  using Scalar = typename Model::Scalar;
+  const typename Model::Params g = gradient;
+  return Scalar(learning_rate * learning_rate) *
+         (model.template weight<2>(g).squaredNorm() - model.template weight<1>(g).squaredNorm());
+}
+
+/// Eq. (35): |ΔQ| ≤ η² |dL/dt| = η² ‖∇L‖² for Q = Tr[UᵀU − VVᵀ] along θ̇ = −∇L.
+template <class DG>
+typename DG::Scalar linear_trace_gd_bound(const Eigen::MatrixBase<DG>& gradient, double learning_rate) {
+  return typename DG::Scalar(learning_rate * learning_rate) * gradient.squaredNorm();
+}
+
+/// A scalar quantity written as outgoing − incoming, Q = f₁ − f₂ (eq. 48 summed, Prop. 14 summed),
+/// as the normalisation of Appendix D needs.
+template <class Q>
+concept TwoPartQuantity = requires(const Q& q, const typename Q::Params& p) {
+  typename Q::Scalar;
+  typename Q::Params;
+  { q.outgoing(p) } -> std::convertible_to<typename Q::Scalar>;
+  { q.incoming(p) } -> std::convertible_to<typename Q::Scalar>;
+};
+
+/// The normalised drift of Appendix D (eq. 43): with f₁ = ½Tr[UᵀU], f₂ = Σ∫_0^{V_kj} σ/σ′,
+///     Q̃(θ) = |f₁(θ) − f₂(θ)| / (f₁(θ₀) + |f₂(θ₀)|),   ΔQ̃(t) = Q̃(θ_t) − Q̃(θ₀).
+/// Also the signed version (Q(θ_t) − Q(θ₀))/(f₁(θ₀) + |f₂(θ₀)|), which does not fold a change of
+/// sign of Q. Both depend on the lower limit of ∫σ/σ′ (here 0, as in eq. 48).
+///
+/// As an observer (run(…, drift)) it follows a run from its first point: `last()` is ΔQ̃ at the
+/// latest point and `largest()` the largest |ΔQ̃| seen. As a Trace column, trace.add("dQ",
+/// drift.column()) records ΔQ̃ relative to the θ₀ given at construction.
+template <TwoPartQuantity Q>
+class NormalisedDrift {
+ public:
+  using Scalar = typename Q::Scalar;
+  using Params = typename Q::Params;
+
+  /// Normalised against θ₀; an observer re-bases on the first point of every run it sees.
+  NormalisedDrift(Q q, const Params& theta0) : q_(std::move(q)) { rebase(theta0); }
+  explicit NormalisedDrift(Q q) : q_(std::move(q)) {}
+
+  /// Sets θ₀: f₁(θ₀), f₂(θ₀) and Q̃(θ₀).
+  void rebase(const Params& theta0) {
+    const Scalar f1 = q_.outgoing(theta0), f2 = q_.incoming(theta0);
+    using std::abs;
+    scale_ = f1 + abs(f2);
+    q0_ = f1 - f2;
+    based_ = true;
+    last_ = Scalar(0);
+    largest_ = Scalar(0);
+  }
+
+  /// Q̃(θ) = |f₁ − f₂| / (f₁(θ₀) + |f₂(θ₀)|).
+  Scalar normalised(const Params& p) const {
+    using std::abs;
+    return abs(q_.outgoing(p) - q_.incoming(p)) / scale_;
+  }
+  /// ΔQ̃ = Q̃(θ) − Q̃(θ₀), eq. (43).
+  Scalar drift(const Params& p) const {
+    using std::abs;
+    return normalised(p) - abs(q0_) / scale_;
+  }
+  /// (Q(θ) − Q(θ₀)) / (f₁(θ₀) + |f₂(θ₀)|).
+  Scalar signed_drift(const Params& p) const { return (q_.outgoing(p) - q_.incoming(p) - q0_) / scale_; }
+
+  /// Observer: re-bases at step 0 of a run (or on first use), then tracks ΔQ̃.
+  void operator()(const Snapshot<Params>& s) {
+    if (!based_ || s.step == 0) rebase(s.theta);
+    last_ = drift(s.theta);
+    using std::abs;
+    if (abs(last_) > largest_) largest_ = abs(last_);
+  }
+  /// ΔQ̃ at the latest observed point.
+  Scalar last() const { return last_; }
+  /// The largest |ΔQ̃| observed.
+  Scalar largest() const { return largest_; }
+  /// f₁(θ₀) + |f₂(θ₀)|.
+  Scalar scale() const { return scale_; }
+
+  /// A Trace column f(θ) = ΔQ̃(θ) relative to the current θ₀.
+  auto column() const {
+    return [self = *this](const Params& p) { return self.drift(p); };
+  }
+
+ private:
+  Q q_;
+  Scalar scale_{1};
+  Scalar q0_{0};
+  bool based_ = false;
+  Scalar last_{0};
+  Scalar largest_{0};
+};
+
+/// K_t = ½ DQ(θ_t)[θ_t − θ_{t−1}] = B(θ_t, v_t): the discrete Noether charge of heavy ball for a
+/// quadratic quantity (see the file comment for the identities it satisfies).
+template <QuadraticQuantity Q, class DP, class DQ>
+typename Q::Value momentum_charge(const Q& q, const Eigen::MatrixBase<DP>& theta, const Eigen::MatrixBase<DQ>& previous) {
+  using Scalar = typename Q::Scalar;
+  const typename Q::Params p = theta;
+  const typename Q::Params v = theta - previous;
+  return typename Q::Value(Scalar(0.5) * directional_derivative(q, p, v));
+}
+
+/// K_t = ⟨M̄θ_t, θ_t − θ_{t−1}⟩ for a linear action and M in its algebra; for antisymmetric M (O(h))
+/// heavy ball multiplies it by β at every step.
+template <class Action, class DP, class DQ>
+typename Action::Scalar generator_charge(const Action& action, const typename Action::Algebra& m,
+                                         const Eigen::MatrixBase<DP>& theta, const Eigen::MatrixBase<DQ>& previous) {
+  const typename Action::Params p = theta;
+  const typename Action::Params v = theta - previous;
+  return action.generator(m, p).dot(v);
+}
+
+/// (1 + β)/(1 − β): to leading order in η, how many times more a quadratic Q drifts under heavy ball
+/// (momentum β) than under gradient descent at the same effective learning rate η/(1 − β), over the
+/// same stretch of trajectory once the velocity has settled.
+inline double heavy_ball_drift_factor(double beta) { return (1.0 + beta) / (1.0 - beta); }
+
+}  // namespace symflow

@@ -1,0 +1,199 @@
+// Specification of the drift of conserved quantities under gradient descent (Appendix D): one step
+// changes a quadratic quantity by exactly η² Q(∇L) (eq. 41 and its generalisation), bounded by
+// η²‖∇L‖² (eq. 35); the drift of a step is second order in η, the drift over a fixed stretch of time
+// first order; and the normalised drift ΔQ̃ of eq. (43) as an observer of the integrators' driver.
+#include "support.hpp"
+
+#include <symflow/analysis.hpp>
+#include <symflow/conserved.hpp>
+#include <symflow/flow.hpp>
+#include <symflow/group.hpp>
+
+namespace sf = symflow;
+namespace st = symflow::testing;
+using sf::test::rng_for;
+
+namespace {
+
+/// Q(θ − η∇L) − Q(θ) against η² Q(∇L), relative to the size of the change.
+template <class Q, class Objective>
+double step_identity_error(const Q& q, const Objective& objective, const typename Q::Params& theta, double eta) {
+  using Params = typename Q::Params;
+  const Params g = objective.gradient(theta);
+  const Params next = theta - eta * g;
+  const typename Q::Value after = q.value(next), before = q.value(theta);
+  const typename Q::Value actual = after - before;
+  const typename Q::Value predicted = sf::gd_step_change(q, g, eta);
+  return st::relative_error(actual, predicted);
+}
+
+}  // namespace
+
+TEST_CASE("one gradient-descent step changes a quadratic quantity by exactly η² Q(∇L)", "[drift][gd]") {
+  for (int trial = 0; trial < 10; ++trial) {
+    auto rng = rng_for(trial);
+    INFO("trial " << trial);
+    {
+      using Net = sf::BiasedMlp<double, sf::Identity, 3, 4, 5, 2>;
+      const Net net;
+      const auto x = sf::test::normal<Eigen::Matrix<double, 3, 6>>(rng);
+      const auto y = sf::test::normal<Eigen::Matrix<double, 2, 6>>(rng);
+      const sf::Objective objective(net, sf::HalfSquaredError{}, x, y);
+      const Net::Params theta = sf::random_params(net, rng, 0.8);
+      for (double eta : {0.02, 0.1}) {
+        CHECK(step_identity_error(sf::LayerImbalance<Net, 1>(net), objective, theta, eta) < 1e-12);
+        CHECK(step_identity_error(sf::LayerImbalance<Net, 2>(net), objective, theta, eta) < 1e-12);
+        CHECK(step_identity_error(sf::LayerImbalanceTrace<Net, 2>(net), objective, theta, eta) < 1e-12);
+        CHECK(step_identity_error(sf::LayerImbalanceTraces<Net>(net), objective, theta, eta) < 1e-12);
+        const sf::GeneralLinearAction<Net, 2> action(net);
+        CHECK(step_identity_error(sf::lie_quantity(action, action.algebra().random(rng)), objective, theta, eta) < 1e-12);
+      }
+    }
+    {
+      using Net = sf::BiasedMlp<double, sf::Homogeneous, 3, 5, 2>;
+      const Net net(sf::Homogeneous{1.5});
+      const auto x = sf::test::normal<Eigen::Matrix<double, 3, 6>>(rng);
+      const auto y = sf::test::normal<Eigen::Matrix<double, 2, 6>>(rng);
+      const sf::Objective objective(net, sf::MeanSquaredError{}, x, y);
+      const Net::Params theta = sf::random_params(net, rng, 0.8);
+      CHECK(step_identity_error(sf::ScalingImbalance<Net>(net), objective, theta, 0.1) < 1e-12);
+      const sf::ScalingAction<Net> action(net);
+      CHECK(step_identity_error(sf::lie_quantity(action, action.algebra().random(rng)), objective, theta, 0.1) < 1e-12);
+    }
+  }
+}
+
+TEST_CASE("eq. (41) is the exact one-step change of Tr[UᵀU − VVᵀ], within the bound of eq. (35)", "[drift][gd]") {
+  using Net = sf::TwoLayer<double, sf::Identity, 4, 6, 3>;
+  const Net net;
+  for (int trial = 0; trial < 20; ++trial) {
+    auto rng = rng_for(trial);
+    const auto x = sf::test::normal<Eigen::Matrix<double, 4, 7>>(rng);
+    const auto y = sf::test::normal<Eigen::Matrix<double, 3, 7>>(rng);
+    const sf::Objective objective(net, trial % 2 ? sf::HalfSquaredError{} : sf::HalfSquaredError{}, x, y);
+    Net::Params theta = sf::random_params(net, rng, 0.7);
+    const double eta = 0.05;
+    auto paper_q = [&](const Net::Params& p) {  // Tr[UᵀU − VVᵀ], U = W_2, V = W_1
+      return net.weight<2>(p).squaredNorm() - net.weight<1>(p).squaredNorm();
+    };
+    Net::Params g(net.size());
+    const double before = paper_q(theta);
+    sf::gd_step(objective, theta, eta, g);  // θ ← θ − η∇L, g = ∇L at the old θ
+    const double change = paper_q(theta) - before;
+    INFO("trial " << trial << ": ΔQ = " << change);
+    CHECK(st::relative_error(change, sf::linear_trace_gd_change(net, g, eta)) < 1e-12);
+    CHECK(std::abs(change) <= sf::linear_trace_gd_bound(g, eta));
+  }
+}
+
+namespace {
+
+// A user activation that knows only σ and σ′: softplus.
+struct Softplus {
+  template <class S> S value(const S& z) const {
+    using std::exp;
+    using std::log1p;
+    return z > S(0) ? z + log1p(exp(-z)) : log1p(exp(z));
+  }
+  template <class S> S derivative(const S& z) const { return sf::Sigmoid{}.value(z); }
+  static std::string name() { return "softplus"; }
+};
+
+/// Drift of eq. (48) (summed over units) over a gradient-descent run: net change and total
+/// variation Σ|Q_{t+1} − Q_t|.
+struct Drift {
+  double net = 0;
+  double variation = 0;
+};
+
+/// `steps` gradient-descent steps of size η on a whitened two-layer network, from a start fixed by
+/// the trial.
+template <class A>
+Drift gd_drift(const A& act, double eta, sf::Index steps, int trial) {
+  using Net = sf::Mlp<double, A, 4, 8, 3>;
+  const Net net(act);
+  auto rng = rng_for(trial);
+  const Eigen::Matrix4d x = Eigen::Matrix4d::Identity();
+  const auto y = sf::test::normal<Eigen::Matrix<double, 3, 4>>(rng);
+  const sf::Objective objective(net, sf::HalfSquaredError{}, x, y);
+  typename Net::Params theta = sf::random_params(net, rng, 0.6);
+  typename Net::Params g(net.size());
+  const auto q = sf::summed(sf::ElementwiseQuantity<Net>(net));
+  Drift d;
+  double previous = q.value(theta);
+  const double start = previous;
+  for (sf::Index t = 0; t < steps; ++t) {
+    sf::gd_step(objective, theta, eta, g);
+    const double now = q.value(theta);
+    d.variation += std::abs(now - previous);
+    previous = now;
+  }
+  d.net = previous - start;
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("halving the learning rate divides the drift of a step by 4 and the drift over a fixed time by 2",
+          "[drift][gd]") {
+  auto run = [](auto act, double eta, double step_tol) {
+    using A = decltype(act);
+    for (int trial = 0; trial < 3; ++trial) {
+      // One step: ΔQ = a η² + b η³ + …, so the ratio is 4(1 + O(η)); exactly 4 for quadratic Q.
+      const double one = gd_drift(act, eta, 1, trial).net / gd_drift(act, eta / 2, 1, trial).net;
+      // Time 1 = 1000 steps of 1e-3 or 2000 of 5e-4: (time/η)·η². The total variation of Q halves
+      // (the mean change per step falls by 4); the net drift halves up to O(η) relative to the
+      // variation (it can nearly cancel when the drift rate changes sign along the run).
+      const Drift coarse = gd_drift(act, 1e-3, 1000, trial), fine = gd_drift(act, 5e-4, 2000, trial);
+      const double variation_ratio = coarse.variation / fine.variation;
+      const double per_step = (coarse.variation / 1000) / (fine.variation / 2000);
+      INFO(A::name() << " trial " << trial << ": one step " << one << ", variation over time 1 " << variation_ratio
+                     << ", mean change per step " << per_step << ", net " << coarse.net << " vs " << fine.net);
+      CHECK(std::abs(one - 4) <= step_tol);
+      CHECK(std::abs(variation_ratio - 2) <= 0.02);
+      CHECK(std::abs(per_step - 4) <= 0.04);
+      CHECK(std::abs(coarse.net - 2 * fine.net) <= 0.02 * coarse.variation);
+    }
+  };
+  // Quadratic Q: one step is exactly η² Q(∇L), so only the rounding of Q(θ') − Q(θ) remains.
+  run(sf::Identity{}, 1e-3, 1e-6);
+  run(sf::LeakyReLU{0.2}, 1e-3, 1e-6);
+  run(sf::Tanh{}, 1e-4, 0.01);
+  run(sf::Sigmoid{}, 1e-4, 0.01);
+  run(Softplus{}, 1e-4, 0.01);
+}
+
+TEST_CASE("the normalised drift of Appendix D as an observer of the driver and as a Trace column", "[drift][observer]") {
+  using Net = sf::Mlp<double, sf::Tanh, 4, 8, 3>;
+  const Net net;
+  auto rng = rng_for(0);
+  const Eigen::Matrix4d x = Eigen::Matrix4d::Identity();
+  const auto y = sf::test::normal<Eigen::Matrix<double, 3, 4>>(rng);
+  const sf::Objective objective(net, sf::MeanSquaredError{}, x, y);
+  const Net::Params theta0 = sf::random_params(net, rng, 0.3);
+  const sf::ElementwiseQuantity<Net> q(net);
+  sf::NormalisedDrift drift(q, theta0);
+  // Q̃(θ₀) by hand: |½‖U‖² − ΣΦ(V)| / (½‖U‖² + |ΣΦ(V)|).
+  const double f1 = 0.5 * net.weight<2>(theta0).squaredNorm(), f2 = q.incoming(theta0);
+  CHECK(drift.normalised(theta0) == Approx(std::abs(f1 - f2) / (f1 + std::abs(f2))).epsilon(1e-14));
+  CHECK(drift.drift(theta0) == 0.0);
+
+  Net::Params theta = theta0;
+  sf::Trace<Net::Params> trace(10);
+  trace.add_loss().add("dQ", drift.column()).add("Q", [&](const Net::Params& p) { return q.value(p).sum(); });
+  sf::NormalisedDrift observer(q);
+  const auto status = sf::run(sf::GradientDescent{0.1}, objective, theta, sf::Stopping{.max_steps = 300}, trace, observer);
+  CHECK(status.reason == sf::StopReason::step_budget);
+  CHECK(observer.last() == Approx(drift.drift(theta)).epsilon(1e-12));
+  CHECK(observer.largest() >= std::abs(observer.last()));
+  const auto dq = trace.column("dQ");
+  const auto qs = trace.column("Q");
+  CHECK(dq.front() == 0.0);
+  CHECK(dq.back() == Approx(drift.drift(theta)).epsilon(1e-12));
+  // While Q keeps its sign, ΔQ̃ = ±(Q − Q₀)/scale.
+  const double sign = qs.front() > 0 ? 1.0 : -1.0;
+  for (std::size_t i = 0; i < dq.size(); ++i)
+    if (qs[i] * sign > 0) CHECK(dq[i] == Approx(sign * (qs[i] - qs.front()) / drift.scale()).margin(1e-15));
+  // Gradient descent does drift, and more with a larger learning rate.
+  CHECK(observer.largest() > 1e-7);
+}
