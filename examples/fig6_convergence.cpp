@@ -13,8 +13,15 @@
 // exactly and what is left is ½η²(‖∇_U L‖² − Σ ∇_V L²) plus, for a ReLU weight that crosses zero,
 // ½v'² ≤ ½η²(∂L/∂v)²; so |Q_{t+1} − Q_t| ≤ ½η²‖∇L(θ_t)‖², and the CSV column drift_bound sums it.
 //
+// Scaling θ changes Q, the initial function and the initial loss together. To see Q alone, the
+// program also trains, for identity and ReLU, a second family ("orbit"): θ = s_ref θ̂ (s_ref = 0.1)
+// moved along its symmetry orbit, W_1 ↦ cW_1, W_2 ↦ c^{−1}W_2 (symflow::with_elementwise_quantity,
+// Preserve::function), to the same three values of Q. Those three runs start from one function and
+// one loss and differ in Q only. (tanh and sigmoid have no symmetry that keeps the function.)
+//
 // Writes fig6_convergence.csv (one row per recorded step and run), fig6_summary.csv (one row per
-// run), fig6_series.gp (the runs, for the plot) and fig6_convergence.png.
+// run), fig6_series.gp (the runs, for the plots), fig6_convergence.png (the paper's figure) and
+// fig6_fixed_function.png (the orbit family beside the runs with the same Q).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -33,6 +40,7 @@
 #endif
 
 #include <symflow/conserved.hpp>
+#include <symflow/init.hpp>
 #include <symflow/symflow.hpp>
 
 #include "support/plot.hpp"
@@ -55,11 +63,15 @@ struct Settings {
   double threshold = 1e-3;
 };
 
-/// One curve: an activation and an initial scale.
+/// One curve. Family "scale": θ₀ = scale · θ̂ (the paper's protocol). Family "orbit": θ₀ = s_ref · θ̂
+/// moved along its symmetry orbit to Q = target, the Q of the "scale" run with the same scale.
 struct Run {
+  std::string family;
   std::string activation;
   double scale = 0;
   long steps = 0;
+  double reference_scale = 0;
+  double target = 0;
 };
 
 struct Result {
@@ -80,6 +92,14 @@ Result train(const Run& run, const Settings& s, const Loss& loss, const Targets&
   const sf::Objective objective(net, loss, Inputs::Identity().eval(), y);
   const auto q = sf::summed(sf::ElementwiseQuantity<Net>(net));  // Σ_k Q_k of eq. (48)
   typename Net::Params theta = run.scale * draw;
+  if (run.family == "orbit") {
+    if constexpr (sf::ScalingEquivariantActivation<Act>) {
+      const typename Net::Params reference = run.reference_scale * draw;
+      theta = sf::with_elementwise_quantity(net, reference, run.target, sf::Preserve::function);
+    } else {
+      throw std::invalid_argument(run.activation + " has no symmetry that keeps the network function");
+    }
+  }
 
   const double zero_loss = loss.value(Targets::Zero().eval(), y);
   const double threshold = s.threshold * zero_loss;
@@ -112,6 +132,20 @@ Result train(const Run& run, const Settings& s, const Loss& loss, const Targets&
   return r;
 }
 
+/// Q of eq. (48) at θ = scale · θ̂.
+template <class Act>
+double initial_q(double scale, const Eigen::VectorXd& draw) {
+  using Net = sf::TwoLayer<double, Act, n_in, n_hidden, n_out>;
+  const Net net;
+  return sf::summed(sf::ElementwiseQuantity<Net>(net)).value((scale * draw).eval());
+}
+
+double initial_q_any(const std::string& activation, double scale, const Eigen::VectorXd& draw) {
+  if (activation == "identity") return initial_q<sf::Identity>(scale, draw);
+  if (activation == "relu") return initial_q<sf::ReLU>(scale, draw);
+  throw std::invalid_argument("no orbit family for " + activation);
+}
+
 template <class Loss>
 Result train_any(const Run& run, const Settings& s, const Loss& loss, const Targets& y, const Eigen::VectorXd& draw) {
   if (run.activation == "identity") return train<sf::Identity>(run, s, loss, y, draw);
@@ -139,6 +173,7 @@ int main(int argc, char** argv) {
   std::vector<double> scales{0.01, 0.1, 1.0};
   std::vector<std::string> activations{"identity", "relu", "tanh", "sigmoid"};
   std::string loss_name = "mse";
+  double reference_scale = 0.1;
   app.add_option("--out", out_dir, "output folder")->capture_default_str();
   app.add_option("--seed", seed, "seed of Y and of the initial draw")->capture_default_str();
   app.add_flag("--quick", quick, "a short run (3 000 steps, 6 000 for sigmoid) for the tests");
@@ -149,6 +184,9 @@ int main(int argc, char** argv) {
   app.add_option("--activations", activations, "identity, relu, tanh, sigmoid")->capture_default_str();
   app.add_option("--loss", loss_name, "mse: mean squared error (PyTorch MSELoss); half: ½‖Y − F‖²")
       ->check(CLI::IsMember({"mse", "half"}))
+      ->capture_default_str();
+  app.add_option("--orbit-scale", reference_scale,
+                 "s_ref of the fixed-function family (identity, relu); 0 leaves that family out")
       ->capture_default_str();
   app.add_option("--record-every", s.record_every, "steps between CSV rows")->capture_default_str();
   app.add_option("--threshold", s.threshold,
@@ -171,7 +209,15 @@ int main(int argc, char** argv) {
 
   std::vector<Run> runs;
   for (const auto& a : activations)
-    for (double scale : scales) runs.push_back({a, scale, a == "sigmoid" ? s.sigmoid_steps : s.steps});
+    for (double scale : scales) runs.push_back({"scale", a, scale, a == "sigmoid" ? s.sigmoid_steps : s.steps, 0, 0});
+  // The fixed-function family: one function (that of s_ref θ̂), the three values of Q above.
+  std::vector<std::string> orbit_activations;
+  if (reference_scale > 0)
+    for (const auto& a : activations)
+      if (a == "identity" || a == "relu") orbit_activations.push_back(a);
+  for (const auto& a : orbit_activations)
+    for (double scale : scales)
+      runs.push_back({"orbit", a, scale, s.steps, reference_scale, initial_q_any(a, scale, draw)});
   std::vector<Result> results(runs.size());
 
   const auto start = std::chrono::steady_clock::now();
@@ -193,7 +239,8 @@ int main(int argc, char** argv) {
 #pragma omp critical
       {
         ++done;
-        std::cerr << "  [" << done << "/" << runs.size() << "] " << runs[i].activation << " s = " << runs[i].scale
+        std::cerr << "  [" << done << "/" << runs.size() << "] " << runs[i].family << " " << runs[i].activation
+                  << " s = " << runs[i].scale
                   << ": " << results[i].status << " (" << format(results[i].seconds, 3) << " s)\n";
       }
     } catch (const std::exception& e) {
@@ -210,23 +257,25 @@ int main(int argc, char** argv) {
   const auto out = sf::examples::prepare_output(out_dir);
   {
     auto csv = sf::examples::open_csv(out / "fig6_convergence.csv");
-    csv << "activation,scale,step,loss,residual_norm,q,drift_bound\n";
+    csv << "family,activation,scale,step,loss,residual_norm,q,drift_bound\n";
     for (std::size_t i = 0; i < runs.size(); ++i)
       for (std::size_t j = 0; j < results[i].step.size(); ++j)
-        csv << runs[i].activation << ',' << format(runs[i].scale) << ',' << results[i].step[j] << ',' << results[i].loss[j] << ','
+        csv << runs[i].family << ',' << runs[i].activation << ',' << format(runs[i].scale) << ',' << results[i].step[j] << ',' << results[i].loss[j] << ','
             << results[i].residual[j] << ',' << results[i].q[j] << ',' << results[i].drift_bound[j] << '\n';
   }
   {
     auto csv = sf::examples::open_csv(out / "fig6_summary.csv");
     const std::string header =
-        "activation,scale,steps,learning_rate,loss,q0,q_final,loss0,loss_final,converged_at,threshold";
+        "family,activation,scale,reference_scale,steps,learning_rate,loss,q0,q_final,loss0,loss_final,converged_at,"
+        "threshold";
     csv << header << '\n';
     std::cout << "fig6_convergence: Q of eq. (48) at the start and the end; converged_at = first step with loss <= "
               << s.threshold << " x loss of F = 0\n"
               << header << '\n';
     for (std::size_t i = 0; i < runs.size(); ++i) {
       const Result& r = results[i];
-      const std::string line = runs[i].activation + ',' + format(runs[i].scale) + ',' + std::to_string(runs[i].steps) +
+      const std::string line = runs[i].family + ',' + runs[i].activation + ',' + format(runs[i].scale) + ',' +
+                               format(runs[i].reference_scale) + ',' + std::to_string(runs[i].steps) +
                                ',' + format(s.learning_rate) + ',' + loss_name + ',' + format(r.q0) + ',' +
                                format(r.q_final) + ',' + format(r.loss0) + ',' + format(r.loss_final) + ',' +
                                std::to_string(r.converged_at) + ',' + format(s.threshold);
@@ -239,15 +288,20 @@ int main(int argc, char** argv) {
     auto gp = sf::examples::open_csv(out / "fig6_series.gp");
     gp << "loss_label = '" << loss_label << "'\n"
        << "learning_rate = '" << s.learning_rate << "'\n"
-       << "panels = " << activations.size() << "\nseries_per_panel = " << scales.size() << '\n';
+       << "panels = " << activations.size() << "\nseries_per_panel = " << scales.size()
+       << "\norbit_panels = " << orbit_activations.size() << "\nreference_scale = " << format(reference_scale) << '\n';
+    for (std::size_t a = 0; a < orbit_activations.size(); ++a)
+      gp << "orbit_activation_" << a + 1 << " = '" << orbit_activations[a] << "'\n";
     for (std::size_t a = 0; a < activations.size(); ++a) gp << "activation_" << a + 1 << " = '" << activations[a] << "'\n";
     for (std::size_t i = 0; i < runs.size(); ++i)
       gp << "scale_" << i + 1 << " = " << format(runs[i].scale) << "\nq0_" << i + 1 << " = '" << format(results[i].q0, 3)
-         << "'\n";
+         << "'\nloss0_" << i + 1 << " = '" << format(results[i].loss0, 3) << "'\nsteps_" << i + 1 << " = "
+         << runs[i].steps << '\n';
   }
   std::cout << "wrote " << (out / "fig6_convergence.csv").string() << " and " << (out / "fig6_summary.csv").string()
             << " (" << format(seconds, 3) << " s of training)\n";
   if (sf::examples::render("fig6_convergence.gp", out))
-    std::cout << "wrote " << (out / "fig6_convergence.png").string() << "\n";
+    std::cout << "wrote " << (out / "fig6_convergence.png").string() << " and " << (out / "fig6_fixed_function.png").string()
+              << "\n";
   return 0;
 }

@@ -1,5 +1,8 @@
-# Figure 6 from fig6_convergence.cpp: one panel per activation, one curve per initial scale s
-# (legend: s and the conserved Q of eq. (48) at the start). Called with -e "outdir='...'".
+# Figure 6 from fig6_convergence.cpp; called with -e "outdir='...'".
+# fig6_convergence.png: one panel per activation, one curve per initial scale s (legend: s and the
+# conserved Q of eq. (48) at the start). fig6_fixed_function.png: for identity and ReLU, three runs
+# from one function moved along its symmetry orbit to the same three values of Q (solid), beside the
+# runs of the first figure with those values of Q (dashed).
 load outdir.'/fig6_series.gp'
 set datafile separator ','
 set terminal pngcairo size 1400,1000 noenhanced font 'Sans,13'
@@ -15,12 +18,36 @@ set grid
 set format x '%g'
 set xrange [0:*]
 file = outdir.'/fig6_convergence.csv'
-# Row filter: activation a, curve k of that panel.
+# Row filters: family f, activation a, scale of series i.
+keep(f, act, i) = strcol(1) eq f && strcol(2) eq act && abs($3 / value('scale_'.i) - 1) < 1e-9
 series(a, k) = (a - 1) * series_per_panel + k
-keep(a, k) = strcol(1) eq value('activation_'.a) && abs($2 / value('scale_'.series(a, k)) - 1) < 1e-9
 do for [a = 1:panels] {
-  set title value('activation_'.a)
-  plot for [k = 1:series_per_panel] file skip 1 using (keep(a, k) ? $3 : 1/0):(keep(a, k) ? $4 : 1/0) \
+  act = value('activation_'.a)
+  set title act
+  set xtics 0, value('steps_'.series(a, 1)) / 4
+  plot for [k = 1:series_per_panel] file skip 1 \
+       using (keep('scale', act, series(a, k)) ? $4 : 1/0):(keep('scale', act, series(a, k)) ? $5 : 1/0) \
        with lines lw 2.5 title sprintf('s = %g, Q = %s', value('scale_'.series(a, k)), value('q0_'.series(a, k)))
 }
 unset multiplot
+
+if (orbit_panels > 0) {
+  set terminal pngcairo size 1400,560 noenhanced font 'Sans,13'
+  set output outdir.'/fig6_fixed_function.png'
+  set multiplot layout 1,orbit_panels title sprintf('One initial function (s = %g) moved along its symmetry orbit to three values of Q (solid), beside the scaled draws with the same Q (dashed)', reference_scale)
+  orbit_series(a, k) = panels * series_per_panel + (a - 1) * series_per_panel + k
+  do for [a = 1:orbit_panels] {
+    act = value('orbit_activation_'.a)
+    set xtics 0, value('steps_'.orbit_series(a, 1)) / 4
+    set title act.sprintf(': every solid curve starts at loss %s', value('loss0_'.orbit_series(a, 1)))
+    # The first figure's run with the same Q: same activation, same scale label.
+    twin(a, k) = sum [j = 1:panels] (value('activation_'.j) eq act ? series(j, k) : 0)
+    plot for [k = 1:series_per_panel] file skip 1 \
+         using (keep('orbit', act, orbit_series(a, k)) ? $4 : 1/0):(keep('orbit', act, orbit_series(a, k)) ? $5 : 1/0) \
+         with lines lw 2.5 lc k title sprintf('Q = %s', value('q0_'.orbit_series(a, k))), \
+         for [k = 1:series_per_panel] file skip 1 \
+         using (keep('scale', act, twin(a, k)) ? $4 : 1/0):(keep('scale', act, twin(a, k)) ? $5 : 1/0) \
+         with lines lw 1.5 dt 2 lc k title sprintf('scaled draw s = %g', value('scale_'.twin(a, k)))
+  }
+  unset multiplot
+}

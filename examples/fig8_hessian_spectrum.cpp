@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include <symflow/analysis/orbit.hpp>
 #include <symflow/conserved.hpp>
 #include <symflow/init.hpp>
 #include <symflow/symflow.hpp>
@@ -63,24 +64,17 @@ struct Result {
   Eigen::VectorXd eigenvalues;
   double q0 = 0, q_final = 0, loss_final = 0, gradient_norm = 0;
   long zero_count = 0;
-  /// Dimension of the orbit of the linear symmetry through θ (rank of its generators); −1 if the
-  /// activation has none.
-  long orbit_dimension = -1;
+  /// Dimension of the orbit of the linear symmetry through θ (rank of its generators), the closed
+  /// form at a generic point, and σ_r/σ_{r+1} of the generator map (how clearly the rank stands out);
+  /// −1 if the activation has no linear symmetry.
+  long orbit_dimension = -1, generic_orbit_dimension = -1;
+  double orbit_gap = -1;
   /// max over generators ξ of ‖Hξ‖ / (‖H‖₂ ‖ξ‖): zero when the orbit lies in the Hessian's kernel.
   double orbit_in_kernel = -1;
   /// max over random pairs of |uᵀ(Hv) − vᵀ(Hu)| / (‖u‖‖Hv‖ + ‖v‖‖Hu‖), from raw Hessian-vector products.
   double symmetry_error = 0;
   double seconds = 0;
 };
-
-/// Numerical rank of the columns of T: eigenvalues of T Tᵀ above (size · ε) times the largest.
-long numerical_rank(const Eigen::MatrixXd& t) {
-  const Eigen::MatrixXd gram = t * t.transpose();
-  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(gram, Eigen::EigenvaluesOnly);
-  const double top = eig.eigenvalues().cwiseAbs().maxCoeff();
-  const double tol = static_cast<double>(gram.rows()) * std::numeric_limits<double>::epsilon() * top;
-  return static_cast<long>((eig.eigenvalues().array() > tol).count());
-}
 
 template <class Act>
 Result analyse(const Run& run, const Settings& s, const Eigen::MatrixXd& y, const Eigen::VectorXd& draw,
@@ -119,10 +113,12 @@ Result analyse(const Run& run, const Settings& s, const Eigen::MatrixXd& y, cons
   // The orbit of the layer's linear symmetry: its generators span the tangent space.
   if constexpr (sf::linear_group_of<Act> != sf::LinearGroup::none) {
     const auto action = sf::symmetry<1>(net);
-    const auto& algebra = action.algebra();
-    Eigen::MatrixXd tangent(net.size(), algebra.dimension());
-    for (Eigen::Index i = 0; i < algebra.dimension(); ++i) tangent.col(i) = action.generator(algebra.basis(i), theta);
-    r.orbit_dimension = numerical_rank(tangent);
+    const sf::OrbitDimension orbit = sf::orbit_dimension(action, theta);
+    r.orbit_dimension = static_cast<long>(orbit.dimension);
+    r.orbit_gap = orbit.gap();
+    r.generic_orbit_dimension =
+        static_cast<long>(sf::generic_orbit_dimension(sf::linear_group_of<Act>, s.output, s.hidden, s.input));
+    const Eigen::MatrixXd tangent = sf::orbit_tangent_matrix(action, theta);
     const double h_norm = r.eigenvalues.cwiseAbs().maxCoeff();
     r.orbit_in_kernel = 0;
     const Eigen::MatrixXd image = h * tangent;
@@ -274,12 +270,12 @@ int main(int argc, char** argv) {
         csv << runs[i].activation << ',' << format(runs[i].scale) << ',' << results[i].q0 << ',' << j << ','
             << results[i].eigenvalues[j] << '\n';
   }
-  const Eigen::Index orbit_formula = s.hidden * (s.input + s.output) - s.input * s.output;
   {
     auto csv = sf::examples::open_csv(out / "fig8_summary.csv");
     const std::string header =
         "activation,scale,steps,input,hidden,output,parameters,q0,q_final,loss_final,gradient_norm,zero_tolerance,"
-        "zero_count,nonzero_count,orbit_dimension,orbit_in_kernel,symmetry_error,lambda_min,lambda_max,nonzero_mean";
+        "zero_count,nonzero_count,orbit_dimension,generic_orbit_dimension,orbit_gap,orbit_in_kernel,symmetry_error,"
+        "lambda_min,lambda_max,nonzero_mean";
     csv << header << '\n';
     std::cout << "fig8_hessian_spectrum: Hessian of 1/2 ||Y - F||^2 at the point reached; Q of eq. (48)\n" << header << '\n';
     for (std::size_t i = 0; i < runs.size(); ++i) {
@@ -294,13 +290,13 @@ int main(int argc, char** argv) {
           std::to_string(s.input) + ',' + std::to_string(s.hidden) + ',' + std::to_string(s.output) + ',' +
           std::to_string(d) + ',' + format(r.q0) + ',' + format(r.q_final) + ',' + format(r.loss_final) + ',' +
           format(r.gradient_norm) + ',' + format(s.zero_tolerance) + ',' + std::to_string(r.zero_count) + ',' +
-          std::to_string(nonzero) + ',' + std::to_string(r.orbit_dimension) + ',' + format(r.orbit_in_kernel) + ',' +
+          std::to_string(nonzero) + ',' + std::to_string(r.orbit_dimension) + ',' +
+          std::to_string(r.generic_orbit_dimension) + ',' + format(r.orbit_gap) + ',' + format(r.orbit_in_kernel) + ',' +
           format(r.symmetry_error) + ',' + format(ev.minCoeff()) + ',' + format(ev.maxCoeff()) + ',' +
           format(nonzero > 0 ? nonzero_sum / static_cast<double>(nonzero) : 0.0);
       csv << line << '\n';
       std::cout << line << '\n';
     }
-    std::cout << "orbit dimension h(m + n) - mn of GL_h at full-rank U, V: " << orbit_formula << "\n";
   }
   {
     auto csv = sf::examples::open_csv(out / "fig8_scalar.csv");

@@ -71,13 +71,24 @@ std::string contents(const std::filesystem::path& path) {
   return s.str();
 }
 
-/// The rows of one run (activation, scale) of a tidy CSV, in file order; at least one.
-std::vector<std::size_t> rows_of(const Table& t, const std::string& activation, const std::string& scale) {
+/// The rows of one run (activation, scale and, if given, family) of a tidy CSV, in file order; at least one.
+std::vector<std::size_t> rows_of(const Table& t, const std::string& activation, const std::string& scale,
+                                 const std::string& family = "") {
   std::vector<std::size_t> out;
   const double s = std::stod(scale);
   for (std::size_t r = 0; r < t.size(); ++r)
-    if (t.text(r, "activation") == activation && std::abs(t.number(r, "scale") - s) <= 1e-12 * s) out.push_back(r);
-  if (out.empty()) throw std::runtime_error("no rows for " + activation + " at scale " + scale);
+    if (t.text(r, "activation") == activation && std::abs(t.number(r, "scale") - s) <= 1e-12 * s &&
+        (family.empty() || t.text(r, "family") == family))
+      out.push_back(r);
+  if (out.empty()) throw std::runtime_error("no rows for " + family + " " + activation + " at scale " + scale);
+  return out;
+}
+
+/// The rows of fig6_summary.csv of one family.
+std::vector<std::size_t> family_rows(const Table& summary, const std::string& family) {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < summary.size(); ++i)
+    if (summary.text(i, "family") == family) out.push_back(i);
   return out;
 }
 
@@ -86,10 +97,11 @@ std::vector<std::size_t> rows_of(const Table& t, const std::string& activation, 
 TEST_CASE("figure 6: every run is recorded from step 0 to its last step", "[figures][fig6]") {
   const Table summary(quick("fig6_convergence", "fig6_summary.csv"));
   const Table curves(quick("fig6_convergence", "fig6_convergence.csv"));
-  REQUIRE(summary.size() == 12);  // 4 activations × 3 scales
+  CHECK(family_rows(summary, "scale").size() == 12);  // 4 activations × 3 scales
+  CHECK(family_rows(summary, "orbit").size() == 6);   // identity and ReLU × 3 values of Q
   for (std::size_t i = 0; i < summary.size(); ++i) {
-    const auto rows = rows_of(curves, summary.text(i, "activation"), summary.text(i, "scale"));
-    INFO(summary.text(i, "activation") << " s = " << summary.text(i, "scale"));
+    const auto rows = rows_of(curves, summary.text(i, "activation"), summary.text(i, "scale"), summary.text(i, "family"));
+    INFO(summary.text(i, "family") << " " << summary.text(i, "activation") << " s = " << summary.text(i, "scale"));
     REQUIRE(rows.size() >= 2);
     CHECK(curves.integer(rows.front(), "step") == 0);
     CHECK(curves.integer(rows.back(), "step") == summary.integer(i, "steps"));
@@ -112,10 +124,11 @@ TEST_CASE("figure 6: gradient descent moves Q of identity and ReLU networks by a
   for (std::size_t i = 0; i < summary.size(); ++i) {
     const std::string activation = summary.text(i, "activation");
     if (activation != "identity" && activation != "relu") continue;
-    const auto rows = rows_of(curves, activation, summary.text(i, "scale"));
+    const auto rows = rows_of(curves, activation, summary.text(i, "scale"), summary.text(i, "family"));
     const double q0 = curves.number(rows.front(), "q");
     for (std::size_t r : rows) {
-      INFO(activation << " s = " << summary.text(i, "scale") << " step " << curves.text(r, "step"));
+      INFO(summary.text(i, "family") << " " << activation << " s = " << summary.text(i, "scale") << " step "
+                                     << curves.text(r, "step"));
       CHECK(std::abs(curves.number(r, "q") - q0) <= curves.number(r, "drift_bound") + 1e-11);
       ++checked;
     }
@@ -128,7 +141,7 @@ TEST_CASE("figure 6: Q of identity and ReLU networks is quadratic in the initial
   const Table summary(quick("fig6_convergence", "fig6_summary.csv"));
   for (const std::string activation : {"identity", "relu"}) {
     std::vector<std::size_t> rows;
-    for (std::size_t i = 0; i < summary.size(); ++i)
+    for (std::size_t i : family_rows(summary, "scale"))
       if (summary.text(i, "activation") == activation) rows.push_back(i);
     REQUIRE(rows.size() == 3);
     for (std::size_t j = 1; j < rows.size(); ++j) {
@@ -138,15 +151,34 @@ TEST_CASE("figure 6: Q of identity and ReLU networks is quadratic in the initial
   }
 }
 
+TEST_CASE("figure 6: moving along the symmetry orbit sets Q and keeps the function", "[figures][fig6]") {
+  // W_1 ↦ cW_1, W_2 ↦ c^{−1}W_2 leaves U σ(V) unchanged for identity and ReLU (σ(cv) = cσ(v), c > 0), so
+  // the three "orbit" runs of an activation start at the loss of the draw at s_ref, while their Q is
+  // that of the scaled draws.
+  const Table summary(quick("fig6_convergence", "fig6_summary.csv"));
+  const Table curves(quick("fig6_convergence", "fig6_convergence.csv"));
+  for (std::size_t i : family_rows(summary, "orbit")) {
+    const std::string activation = summary.text(i, "activation");
+    INFO(activation << ", Q of the draw at s = " << summary.text(i, "scale"));
+    const std::size_t start = rows_of(curves, activation, summary.text(i, "scale"), "orbit").front();
+    const std::size_t same_function = rows_of(curves, activation, summary.text(i, "reference_scale"), "scale").front();
+    const std::size_t same_q = rows_of(curves, activation, summary.text(i, "scale"), "scale").front();
+    CHECK(curves.number(start, "loss") == Approx(curves.number(same_function, "loss")).epsilon(1e-13));
+    CHECK(curves.number(start, "q") == Approx(curves.number(same_q, "q")).epsilon(1e-12));
+  }
+}
+
 TEST_CASE("figure 6: at learning rate 1e-3 every gradient-descent step lowers the loss", "[figures][fig6]") {
   // Descent lemma: L(θ − η∇L) ≤ L(θ) − η(1 − ηβ/2)‖∇L‖² when the Hessian norm β along the step is
   // below 2/η. Here ηβ < 0.01 (β ≈ 2(‖U‖² + ‖V‖²)_2/(m k) ≤ 8 for the mean squared error at s = 1).
   const Table curves(quick("fig6_convergence", "fig6_convergence.csv"));
   for (std::size_t r = 1; r < curves.size(); ++r) {
-    if (curves.text(r, "activation") != curves.text(r - 1, "activation") ||
+    if (curves.text(r, "family") != curves.text(r - 1, "family") ||
+        curves.text(r, "activation") != curves.text(r - 1, "activation") ||
         curves.text(r, "scale") != curves.text(r - 1, "scale"))
       continue;
-    INFO(curves.text(r, "activation") << " s = " << curves.text(r, "scale") << " step " << curves.text(r, "step"));
+    INFO(curves.text(r, "family") << " " << curves.text(r, "activation") << " s = " << curves.text(r, "scale") << " step "
+                                  << curves.text(r, "step"));
     CHECK(curves.number(r, "loss") <= curves.number(r - 1, "loss"));
   }
 }
@@ -318,11 +350,13 @@ TEST_CASE("figure 8: the zero eigenvalues of the linear network are its GL_h orb
     INFO(activation << " s = " << summary.text(i, "scale"));
     if (activation == "identity") {
       CHECK(summary.integer(i, "orbit_dimension") == h * (m + n) - m * n);
+      CHECK(summary.integer(i, "generic_orbit_dimension") == h * (m + n) - m * n);  // h² − (h − m)(h − n)
       CHECK(summary.integer(i, "zero_count") == summary.integer(i, "orbit_dimension"));
       CHECK(summary.number(i, "orbit_in_kernel") <= 1e-6);
       ++linear;
     } else if (activation == "relu") {
       CHECK(summary.integer(i, "orbit_dimension") == h);
+      CHECK(summary.integer(i, "generic_orbit_dimension") == h);
       CHECK(summary.integer(i, "zero_count") >= summary.integer(i, "orbit_dimension"));
       CHECK(summary.number(i, "orbit_in_kernel") <= 1e-6);
       ++relu;
