@@ -23,7 +23,6 @@
 
 #include <Eigen/Eigenvalues>
 
-#include <symflow/conserved.hpp>
 #include <symflow/symflow.hpp>
 
 #include "support/plot.hpp"

@@ -37,7 +37,6 @@
 #include <string>
 #include <vector>
 
-#include <symflow/conserved.hpp>
 #include <symflow/symflow.hpp>
 
 #include "support/plot.hpp"
@@ -51,7 +50,7 @@ constexpr int input = 10, hidden = 50, output = 5;
 /// One recorded point of a run.
 struct Row {
   long step;
-  double loss, q, f1, f2, bound;
+  double loss, q, q_tilde, delta_q_tilde, f1, f2, bound;
 };
 
 /// One run: an activation and a learning rate.
@@ -81,17 +80,19 @@ void run_job(Job& job, const Eigen::Matrix<double, output, input>& y, const Eige
   const sf::Objective objective(net, loss, x, y);
   const sf::ElementwiseQuantity<Net> quantity(net);
   typename Net::Params theta = theta0;
+  // Q̃ = |f₁ − f₂| / (f₁(θ₀) + |f₂(θ₀)|) and ΔQ̃ = Q̃(θ_t) − Q̃(θ₀), eq. (43).
+  const sf::NormalisedDrift drift(quantity, theta);
   const auto start = std::chrono::steady_clock::now();
-  double bound = 0;  // ½η² Σ_{s<t} ‖∇L(θ_s)‖²
-  const double half_lr2 = 0.5 * job.lr * job.lr;
+  double bound = 0;  // ½η² Σ_{s<t} ‖∇L(θ_s)‖²: eq. (35) summed, halved for the ½ of eqs. (45) and (48)
   // The driver calls the observer at θ_0, θ_1, …, θ_steps with L and ∇L there, before each step.
   const auto status = sf::run(sf::GradientDescent{job.lr}, objective, theta, sf::Stopping{.max_steps = job.steps},
                               [&](const sf::Snapshot<typename Net::Params>& at) {
                                 if (recorded(at.step, job.steps)) {
                                   const double f1 = quantity.outgoing(at.theta), f2 = quantity.incoming(at.theta);
-                                  job.rows.push_back({at.step, at.loss, f1 - f2, f1, f2, bound});
+                                  job.rows.push_back({at.step, at.loss, f1 - f2, drift.normalised(at.theta),
+                                                      drift.drift(at.theta), f1, f2, bound});
                                 }
-                                bound += half_lr2 * at.gradient.squaredNorm();
+                                bound += 0.5 * sf::linear_trace_gd_bound(at.gradient, job.lr);
                               });
   if (status.step != job.steps)
     throw std::runtime_error(job.activation + " at lr " + std::to_string(job.lr) + ": " + status.message());
@@ -195,19 +196,15 @@ int main(int argc, char** argv) {
     std::cout << "  activation  lr      steps   loss_0 -> loss_end        Q_0        Q_end - Q_0   delta Q~ (end)\n";
     for (const Job& job : jobs) {
       const Row& first = job.rows.front();
-      // Q̃ = |f₁ − f₂| / (f₁(0) + |f₂(0)|), Appendix D.
-      const double scale = first.f1 + std::abs(first.f2);
-      const double q_tilde0 = std::abs(first.q) / scale;
       double max_drift = 0;
       for (const Row& r : job.rows) {
-        const double q_tilde = std::abs(r.q) / scale;
-        max_drift = std::max(max_drift, std::abs(q_tilde - q_tilde0));
+        max_drift = std::max(max_drift, std::abs(r.delta_q_tilde));
         csv << job.activation << ',' << job.lr << ',' << r.step << ',' << job.lr * static_cast<double>(r.step) << ','
-            << r.loss << ',' << r.q << ',' << r.q - first.q << ',' << q_tilde << ',' << q_tilde - q_tilde0 << ','
+            << r.loss << ',' << r.q << ',' << r.q - first.q << ',' << r.q_tilde << ',' << r.delta_q_tilde << ','
             << r.f1 << ',' << r.f2 << ',' << r.bound << '\n';
       }
       const Row& last = job.rows.back();
-      const double drift_end = std::abs(last.q) / scale - q_tilde0;
+      const double drift_end = last.delta_q_tilde;
       summary << job.activation << ',' << job.lr << ',' << job.steps << ',' << loss_name << ',' << first.loss << ','
               << last.loss << ',' << first.q << ',' << last.q << ',' << last.q - first.q << ',' << drift_end << ','
               << max_drift << ',' << job.seconds << '\n';

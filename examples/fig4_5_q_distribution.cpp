@@ -28,8 +28,6 @@
 #include <string>
 #include <vector>
 
-#include <symflow/conserved.hpp>
-#include <symflow/init.hpp>
 #include <symflow/symflow.hpp>
 
 #include "support/plot.hpp"

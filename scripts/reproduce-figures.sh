@@ -2,7 +2,7 @@
 # Builds the figure programs and runs each at the paper's full scale (their defaults): every CSV under
 # OUT/<program>/, every PNG also gathered in OUT itself, and the wall-clock time of each run in
 # OUT/timings.csv. OUT is the first argument, out/figures by default. Extra arguments after OUT are
-# passed to every program (e.g. --seed 2).
+# passed to every program (e.g. --seed 2). The build folder is build/release, or $SYMFLOW_BUILD_DIR.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${1:-$root/out/figures}"
@@ -19,7 +19,7 @@ if ((${#missing[@]})); then
 fi
 
 "$root/scripts/setup.sh"
-build="$root/build/release"
+build="${SYMFLOW_BUILD_DIR:-$root/build/release}"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSYMFLOW_BUILD_EXAMPLES=ON >/dev/null
 cmake --build "$build" -j "$(nproc)" --target "${figures[@]}"
 
