@@ -64,7 +64,7 @@ class ScalingAction : public detail::HiddenLayer<Model, Layer> {
   /// π(c) = c^α.
   Group pi(const Group& g) const {
     if (alpha_ == Scalar(1)) return g;
-    return g.array().pow(alpha_).matrix();
+    return power(g, alpha_);
   }
   /// dπ(m) = α m.
   Algebra dpi(const Algebra& m) const { return alpha_ * m; }
@@ -100,7 +100,7 @@ class ScalingAction : public detail::HiddenLayer<Model, Layer> {
       auto b = this->in_bias(p);
       b = b.cwiseProduct(g);
     }
-    const Group undo = alpha_ == Scalar(1) ? g.cwiseInverse().eval() : g.array().pow(-alpha_).matrix().eval();
+    const Group undo = alpha_ == Scalar(1) ? g.cwiseInverse().eval() : power(g, -alpha_);
     auto u = this->out_weight(p);
     u = u * undo.asDiagonal();
   }
@@ -116,6 +116,15 @@ class ScalingAction : public detail::HiddenLayer<Model, Layer> {
   }
 
  private:
+  /// c^p entry by entry, with std::pow (Eigen's vectorised pow trips a false uninitialised-value
+  /// warning in GCC 12's AVX-512 intrinsics).
+  static Group power(const Group& c, Scalar p) {
+    return c.unaryExpr([p](const Scalar& x) {
+      using std::pow;
+      return pow(x, p);
+    });
+  }
+
   AlgebraType algebra_;
   Scalar alpha_;
 };
