@@ -44,6 +44,7 @@
 #include <symflow/symflow.hpp>
 
 #include "support/plot.hpp"
+#include "support/progress.hpp"
 
 namespace {
 
@@ -85,8 +86,12 @@ struct Result {
   double seconds = 0;
 };
 
+/// Steps between progress reports.
+constexpr long report_every = 10000;
+
 template <class Act, class Loss>
-Result train(const Run& run, const Settings& s, const Loss& loss, const Targets& y, const Eigen::VectorXd& draw) {
+Result train(const Run& run, const Settings& s, const Loss& loss, const Targets& y, const Eigen::VectorXd& draw,
+             sf::examples::Progress& progress) {
   using Net = sf::TwoLayer<double, Act, n_in, n_hidden, n_out>;
   const Net net;
   const sf::Objective objective(net, loss, Inputs::Identity().eval(), y);
@@ -121,6 +126,7 @@ Result train(const Run& run, const Settings& s, const Loss& loss, const Targets&
   };
   auto accumulate = [&](const sf::Snapshot<typename Net::Params>& snap) {
     drift_bound += 0.5 * s.learning_rate * s.learning_rate * snap.gradient.squaredNorm();
+    if (snap.step > 0 && snap.step % report_every == 0) progress.add(report_every);
   };
   const auto status = sf::run(sf::GradientDescent{s.learning_rate}, objective, theta,
                               sf::Stopping{.max_steps = run.steps}, record, accumulate);
@@ -147,11 +153,12 @@ double initial_q_any(const std::string& activation, double scale, const Eigen::V
 }
 
 template <class Loss>
-Result train_any(const Run& run, const Settings& s, const Loss& loss, const Targets& y, const Eigen::VectorXd& draw) {
-  if (run.activation == "identity") return train<sf::Identity>(run, s, loss, y, draw);
-  if (run.activation == "relu") return train<sf::ReLU>(run, s, loss, y, draw);
-  if (run.activation == "tanh") return train<sf::Tanh>(run, s, loss, y, draw);
-  if (run.activation == "sigmoid") return train<sf::Sigmoid>(run, s, loss, y, draw);
+Result train_any(const Run& run, const Settings& s, const Loss& loss, const Targets& y, const Eigen::VectorXd& draw,
+                 sf::examples::Progress& progress) {
+  if (run.activation == "identity") return train<sf::Identity>(run, s, loss, y, draw, progress);
+  if (run.activation == "relu") return train<sf::ReLU>(run, s, loss, y, draw, progress);
+  if (run.activation == "tanh") return train<sf::Tanh>(run, s, loss, y, draw, progress);
+  if (run.activation == "sigmoid") return train<sf::Sigmoid>(run, s, loss, y, draw, progress);
   throw std::invalid_argument("unknown activation '" + run.activation + "' (identity, relu, tanh, sigmoid)");
 }
 
@@ -230,12 +237,15 @@ int main(int argc, char** argv) {
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return runs[a].steps > runs[b].steps; });
   std::string failure;
   std::size_t done = 0;
+  long total_steps = 0;
+  for (const Run& r : runs) total_steps += r.steps / report_every * report_every;
+  sf::examples::Progress progress("gradient-descent steps", std::max(total_steps, 1L));
 #pragma omp parallel for schedule(dynamic, 1)
   for (std::size_t k = 0; k < order.size(); ++k) {
     const std::size_t i = order[k];
     try {
-      results[i] = s.half_loss ? train_any(runs[i], s, sf::HalfSquaredError{}, y, draw)
-                               : train_any(runs[i], s, sf::MeanSquaredError{}, y, draw);
+      results[i] = s.half_loss ? train_any(runs[i], s, sf::HalfSquaredError{}, y, draw, progress)
+                               : train_any(runs[i], s, sf::MeanSquaredError{}, y, draw, progress);
 #pragma omp critical
       {
         ++done;

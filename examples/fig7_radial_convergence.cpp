@@ -35,6 +35,7 @@
 #include <symflow/symflow.hpp>
 
 #include "support/plot.hpp"
+#include "support/progress.hpp"
 
 namespace {
 
@@ -67,8 +68,11 @@ struct Result {
 
 /// Gradient descent from the spectral initialisation with λ_i = q/5 and σ_i^X(0) = settings.start;
 /// records every `record_every` steps, and the step after each record to measure dσ^X/dt.
+/// Steps between progress reports.
+constexpr long report_every = 10000;
+
 Result train(double q, const Settings& s, const Model& model, const sf::SpectralBasis<double, n_out, n_in>& basis,
-             const Targets& y, double tau) {
+             const Targets& y, double tau, sf::examples::Progress& progress) {
   const sf::Objective objective(model, sf::MeanSquaredError{}, Inputs::Identity().eval(), y);
   const sf::RadialFactorizationQuantity<Model> quantity(model);  // Q_i = ½(‖u_i‖² + ‖v_i‖²) = λ_i/2
   const Modes lambda0 = Modes::Constant(q / rank);
@@ -80,6 +84,7 @@ Result train(double q, const Settings& s, const Model& model, const sf::Spectral
   bool measuring = false;
   auto observe = [&](const sf::Snapshot<Model::Params>& snap) {
     const long step = static_cast<long>(snap.step);
+    if (step > 0 && step % report_every == 0) progress.add(report_every);
     if (measuring && step == pending.step + 1) {
       // dσ/dt measured over one step, against eq. (59) at the start of the step.
       const Modes sigma = sf::mode_values(model, basis, snap.theta);
@@ -158,11 +163,13 @@ int main(int argc, char** argv) {
             << "\n";
   const auto start = std::chrono::steady_clock::now();
   std::string failure;
+  sf::examples::Progress progress("gradient-descent steps",
+                                  std::max(static_cast<long>(qs.size()) * (s.steps / report_every * report_every), 1L));
   // Each run depends on its Q alone; results are stored by index (independent of the thread count).
 #pragma omp parallel for schedule(dynamic, 1)
   for (std::size_t i = 0; i < qs.size(); ++i) {
     try {
-      results[i] = train(qs[i], s, model, basis, y, tau);
+      results[i] = train(qs[i], s, model, basis, y, tau, progress);
 #pragma omp critical
       std::cerr << "  Q = " << qs[i] << ": " << results[i].status << " (" << format(results[i].seconds, 3) << " s)\n";
     } catch (const std::exception& e) {
