@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "symflow/conserved/quantity.hpp"
+#include "symflow/core/reduction.hpp"
 #include "symflow/model/activations.hpp"
 #include "symflow/model/mlp.hpp"
 
@@ -97,11 +98,13 @@ class LayerImbalanceTrace {
   }
   const Model& model() const { return model_; }
 
+  /// A difference of two nearly equal sums: float data is summed in double (symflow::sum_of_squares).
   template <class D>
   Value value(const Eigen::MatrixBase<D>& p) const {
-    Scalar q = model_.template weight<Layer>(p).squaredNorm() - model_.template weight<Layer + 1>(p).squaredNorm();
-    if constexpr (Model::has_bias) q += model_.template bias<Layer>(p).squaredNorm();
-    return q;
+    accumulator_t<Scalar> q =
+        sum_of_squares(model_.template weight<Layer>(p)) - sum_of_squares(model_.template weight<Layer + 1>(p));
+    if constexpr (Model::has_bias) q += sum_of_squares(model_.template bias<Layer>(p));
+    return static_cast<Scalar>(q);
   }
 
   template <class S>
@@ -134,11 +137,12 @@ class LayerImbalanceTraces {
   template <class D>
   Value value(const Eigen::MatrixBase<D>& p) const {
     Value q;
-    Scalar previous = model_.weight_at(1, p).squaredNorm();
+    accumulator_t<Scalar> previous = sum_of_squares(model_.weight_at(1, p));
     for (int i = 1; i < Model::depth; ++i) {
-      const Scalar next = model_.weight_at(i + 1, p).squaredNorm();
-      q[i - 1] = previous - next;
-      if constexpr (Model::has_bias) q[i - 1] += p.segment(model_.bias_offset(i), model_.width(i)).squaredNorm();
+      const accumulator_t<Scalar> next = sum_of_squares(model_.weight_at(i + 1, p));
+      accumulator_t<Scalar> qi = previous - next;
+      if constexpr (Model::has_bias) qi += sum_of_squares(p.segment(model_.bias_offset(i), model_.width(i)));
+      q[i - 1] = static_cast<Scalar>(qi);
       previous = next;
     }
     return q;

@@ -7,6 +7,14 @@
 ///  - elementwise: `value(z)` and `derivative(z)` for a scalar z, written as templates over the
 ///    scalar type so that the same code runs in float, double, long double and symflow::Dual;
 ///  - column-wise (e.g. radial): `apply(z)` = σ(z) and `pullback(z, g)` = dσ_zᵀ g for a column z.
+///
+/// An elementwise activation may also provide whole-array members, which a layer then prefers
+/// because they can use SIMD (std::tanh and std::exp are scalar calls; Eigen's array exp is not):
+///  - `values(z)`: σ applied to every entry of an Eigen array z;
+///  - `derivatives(z, a)`: σ'(z) entry by entry, given z and a = σ(z) from the forward pass (so
+///    that, e.g., tanh' = 1 − a² needs no second tanh).
+/// They must agree with value/derivative entry by entry up to rounding, and stay templates over
+/// the scalar (dual numbers go through them for exact Hessian-vector products).
 
 #include <concepts>
 
@@ -35,12 +43,21 @@ concept Activation = ElementwiseActivation<A> || ColumnActivation<A>;
 
 namespace detail {
 
+/// The activation has the whole-array members values(z) and derivatives(z, a) for arrays like Z.
+template <class A, class Z>
+concept ArrayActivation = requires(const A& a, const Z& z) {
+  a.values(z);
+  a.derivatives(z, z);
+};
+
 /// σ(Z), column by column for column activations.
 template <class A, class Derived>
 auto activate(const A& a, const Eigen::MatrixBase<Derived>& z) {
   using Scalar = typename Derived::Scalar;
   typename Derived::PlainObject out(z.rows(), z.cols());
-  if constexpr (ElementwiseActivation<A>) {
+  if constexpr (ArrayActivation<A, decltype(z.array())>) {
+    out.array() = a.values(z.array());
+  } else if constexpr (ElementwiseActivation<A>) {
     out = z.unaryExpr([&a](const Scalar& v) { return static_cast<Scalar>(a.value(v)); });
   } else {
     for (Index j = 0; j < z.cols(); ++j) out.col(j) = a.apply(z.col(j).eval());
@@ -60,6 +77,20 @@ auto pullback(const A& a, const Eigen::MatrixBase<DerivedZ>& z, const Eigen::Mat
     for (Index j = 0; j < z.cols(); ++j) out.col(j) = a.pullback(z.col(j).eval(), g.col(j).eval());
   }
   return out;
+}
+
+/// G ← dσ_Zᵀ G in place, given also A = σ(Z) from the forward pass (used by derivatives(z, a)).
+template <class A, class DerivedZ, class DerivedA, class DerivedG>
+void pullback_in_place(const A& a, const Eigen::MatrixBase<DerivedZ>& z, const Eigen::MatrixBase<DerivedA>& post,
+                       Eigen::MatrixBase<DerivedG>& g) {
+  using Scalar = typename DerivedZ::Scalar;
+  if constexpr (ArrayActivation<A, decltype(z.array())>) {
+    g.array() *= a.derivatives(z.array(), post.array());
+  } else if constexpr (ElementwiseActivation<A>) {
+    g.array() *= z.array().unaryExpr([&a](const Scalar& v) { return static_cast<Scalar>(a.derivative(v)); });
+  } else {
+    for (Index j = 0; j < z.cols(); ++j) g.col(j) = a.pullback(z.col(j).eval(), g.col(j).eval());
+  }
 }
 
 }  // namespace detail

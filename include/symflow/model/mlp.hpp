@@ -32,6 +32,56 @@ constexpr int count_params(bool bias) {
   return total;
 }
 
+/// Two compile-time sizes that can be equal at run time.
+constexpr bool may_equal(int a, int b) { return a == Dynamic || b == Dynamic || a == b; }
+
+/// X is a square matrix equal to the identity, entry for entry (dual entries with zero ε-part).
+template <class Derived>
+bool is_identity(const Eigen::MatrixBase<Derived>& x) {
+  if (x.rows() != x.cols()) return false;
+  using S = typename Derived::Scalar;
+  for (Index j = 0; j < x.cols(); ++j)
+    for (Index i = 0; i < x.rows(); ++i) {
+      const S& v = x.coeff(i, j);
+      if (!(v == S(i == j ? 1 : 0))) return false;
+      if constexpr (is_dual_v<S>) {
+        if (v.eps != 0) return false;
+      }
+    }
+  return true;
+}
+
+/// dst = a·b. Products of small fixed-size factors with a short inner dimension are unrolled
+/// coefficient by coefficient (lazyProduct): for them Eigen's blocked GEMM path spends more on
+/// zeroing and packing than on arithmetic. Everything else goes to GEMM.
+template <class Dst, class A, class B>
+void multiply(Dst&& dst, const A& a, const B& b) {
+  constexpr int depth = static_cast<int>(A::ColsAtCompileTime);
+  constexpr int rows = static_cast<int>(A::RowsAtCompileTime);
+  constexpr int cols = static_cast<int>(B::ColsAtCompileTime);
+  constexpr bool small = depth != Dynamic && depth <= 16 && rows != Dynamic && cols != Dynamic && rows * cols <= 1024;
+  if constexpr (small) dst.noalias() = a.lazyProduct(b);
+  else dst.noalias() = a * b;
+}
+
+/// dst = g·aᵀ (a weight gradient: g ∈ R^{r×k}, a ∈ R^{c×k}). With few rows r and many columns c
+/// (the last layer of a narrow-output network), aᵀ's rows are short: the product runs as
+/// (a·gᵀ)ᵀ, whose columns have length c and vectorise, and is transposed while stored.
+template <class Dst, class G, class A>
+void multiply_transposed(Dst&& dst, const G& g, const A& a) {
+  constexpr int rows = static_cast<int>(G::RowsAtCompileTime);
+  constexpr int cols = static_cast<int>(A::RowsAtCompileTime);
+  constexpr int depth = static_cast<int>(G::ColsAtCompileTime);
+  if constexpr (rows != Dynamic && cols != Dynamic && depth != Dynamic && rows < 8 && cols >= 8 && depth <= 16 &&
+                rows * cols <= 1024) {
+    Eigen::Matrix<typename G::Scalar, cols, rows> t;
+    t.noalias() = a.lazyProduct(g.transpose());
+    dst = t.transpose();
+  } else {
+    multiply(dst, g, a.transpose());
+  }
+}
+
 /// Calls f.template operator()<I>() for I = First, …, Last.
 template <int First, int Last, class F>
 constexpr void for_each_layer(F&& f) {
@@ -183,6 +233,9 @@ class Perceptron {
     static auto make(std::integer_sequence<int, I...>) -> std::tuple<Features<I, K>...>;
     using Layers = decltype(make(std::make_integer_sequence<int, depth + 1>{}));
     Layers z, a;
+    /// X is exactly the identity (whitened input, k = n_0): W_1 X = W_1 and ∂L/∂W_1 = ∂L/∂z<1>, so
+    /// both products with X are skipped (exact for finite weights: the products only add zeros).
+    bool identity_input = false;
     template <int I> auto& pre() { return std::get<I>(z); }
     template <int I> const auto& pre() const { return std::get<I>(z); }
     template <int I> auto& post() { return std::get<I>(a); }
@@ -195,9 +248,15 @@ class Perceptron {
   void forward(const Eigen::MatrixBase<DerivedP>& p, const Eigen::MatrixBase<DerivedX>& x, ForwardPass<K>& pass) const {
     check_input(x);
     pass.template post<0>() = x;
+    pass.identity_input = detail::is_identity(x);
     for_each_layer<1, depth>([&]<int I>() {
       auto& z = pass.template pre<I>();
-      z.noalias() = weight<I>(p) * pass.template post<I - 1>();
+      if constexpr (I == 1 && detail::may_equal(K, input_width)) {
+        if (pass.identity_input) z = weight<1>(p);
+        else detail::multiply(z, weight<1>(p), pass.template post<0>());
+      } else {
+        detail::multiply(z, weight<I>(p), pass.template post<I - 1>());
+      }
       if constexpr (HasBias) z.colwise() += bias<I>(p);
       if constexpr (I < depth) pass.template post<I>() = detail::activate(activation_, z);
     });
@@ -237,12 +296,19 @@ class Perceptron {
   template <int I, int K, class DerivedP, class DerivedG>
   void backward_from(const Eigen::MatrixBase<DerivedP>& p, const ForwardPass<K>& pass, const Features<I, K>& g,
                      Eigen::MatrixBase<DerivedG>& grad, Features<0, K>* input_gradient) const {
-    weight<I>(grad).noalias() = g * pass.template post<I - 1>().transpose();
+    auto w_grad = weight<I>(grad);
+    if constexpr (I == 1 && detail::may_equal(K, input_width)) {
+      if (pass.identity_input) w_grad = g;
+      else detail::multiply_transposed(w_grad, g, pass.template post<0>());
+    } else {
+      detail::multiply_transposed(w_grad, g, pass.template post<I - 1>());
+    }
     if constexpr (HasBias) bias<I>(grad) = g.rowwise().sum();
     if constexpr (I > 1) {
-      const Features<I - 1, K> back = weight<I>(p).transpose() * g;
-      const Features<I - 1, K> g_prev = detail::pullback(activation_, pass.template pre<I - 1>(), back);
-      backward_from<I - 1, K>(p, pass, g_prev, grad, input_gradient);
+      Features<I - 1, K> back(widths_[I - 1], g.cols());
+      detail::multiply(back, weight<I>(p).transpose(), g);
+      detail::pullback_in_place(activation_, pass.template pre<I - 1>(), pass.template post<I - 1>(), back);
+      backward_from<I - 1, K>(p, pass, back, grad, input_gradient);
     } else {
       if (input_gradient) input_gradient->noalias() = weight<1>(p).transpose() * g;
     }

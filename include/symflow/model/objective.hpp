@@ -92,15 +92,20 @@ class Objective {
   }
 
   /// The full d × d Hessian, column by column from exact Hessian-vector products; symmetrised
-  /// (the two triangles agree to rounding, ½(H + Hᵀ) removes that rounding asymmetry).
+  /// (the two triangles agree to rounding, ½(H + Hᵀ) removes that rounding asymmetry). The columns
+  /// are independent: compiled with OpenMP they run in parallel, each into its own column, so the
+  /// result is the same for every number of threads.
   Hessian hessian(const Params& p) const {
+    model_.check_params(p);
     const Index d = model_.size();
     Hessian h(d, d);
-    Params e = Params::Zero(d);
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(dynamic, 16)
+#endif
     for (Index j = 0; j < d; ++j) {
+      Params e = Params::Zero(d);
       e[j] = Scalar(1);
       h.col(j) = hessian_vector_product(p, e);
-      e[j] = Scalar(0);
     }
     return (Scalar(0.5) * (h + h.transpose())).eval();
   }
