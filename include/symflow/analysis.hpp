@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 /// \file Analyses on top of the groups and the flow: orbits and critical points of the symmetry
-/// groups, and how gradient descent and momentum break the conservation laws (Appendix D, §C.4).
+/// groups, how gradient descent and momentum break the conservation laws (Appendix D, §C.4), and
+/// parallel sweeps over seeds whose results do not depend on the number of threads.
 #include "symflow/analysis/critical_points.hpp"
 #include "symflow/analysis/drift.hpp"
 #include "symflow/analysis/orbit.hpp"
+#include "symflow/analysis/sweep.hpp"
