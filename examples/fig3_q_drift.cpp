@@ -40,6 +40,7 @@
 #include <symflow/symflow.hpp>
 
 #include "support/plot.hpp"
+#include "support/progress.hpp"
 
 namespace sf = symflow;
 
@@ -62,6 +63,9 @@ struct Job {
   double seconds = 0;
 };
 
+/// Steps between progress reports.
+constexpr long report_every = 10000;
+
 /// Steps 0–1000 all, then three significant digits: every 10 up to 10⁴, every 100 up to 10⁵, …,
 /// so that both the first steps and the whole run are resolved.
 bool recorded(long step, long last) {
@@ -73,7 +77,7 @@ bool recorded(long step, long last) {
 
 template <class Act, class LossT>
 void run_job(Job& job, const Eigen::Matrix<double, output, input>& y, const Eigen::VectorXd& theta0,
-             const LossT& loss) {
+             const LossT& loss, sf::examples::Progress& progress) {
   using Net = sf::TwoLayer<double, Act, input, hidden, output>;
   const Net net;
   const Eigen::Matrix<double, input, input> x = Eigen::Matrix<double, input, input>::Identity();
@@ -93,6 +97,7 @@ void run_job(Job& job, const Eigen::Matrix<double, output, input>& y, const Eige
                                                       drift.drift(at.theta), f1, f2, bound});
                                 }
                                 bound += 0.5 * sf::linear_trace_gd_bound(at.gradient, job.lr);
+                                if (at.step > 0 && at.step % report_every == 0) progress.add(report_every);
                               });
   if (status.step != job.steps)
     throw std::runtime_error(job.activation + " at lr " + std::to_string(job.lr) + ": " + status.message());
@@ -101,11 +106,11 @@ void run_job(Job& job, const Eigen::Matrix<double, output, input>& y, const Eige
 
 template <class LossT>
 void dispatch(Job& job, const Eigen::Matrix<double, output, input>& y, const Eigen::VectorXd& theta0,
-              const LossT& loss) {
-  if (job.activation == "identity") run_job<sf::Identity>(job, y, theta0, loss);
-  else if (job.activation == "relu") run_job<sf::ReLU>(job, y, theta0, loss);
-  else if (job.activation == "tanh") run_job<sf::Tanh>(job, y, theta0, loss);
-  else if (job.activation == "sigmoid") run_job<sf::Sigmoid>(job, y, theta0, loss);
+              const LossT& loss, sf::examples::Progress& progress) {
+  if (job.activation == "identity") run_job<sf::Identity>(job, y, theta0, loss, progress);
+  else if (job.activation == "relu") run_job<sf::ReLU>(job, y, theta0, loss, progress);
+  else if (job.activation == "tanh") run_job<sf::Tanh>(job, y, theta0, loss, progress);
+  else if (job.activation == "sigmoid") run_job<sf::Sigmoid>(job, y, theta0, loss, progress);
   else throw std::invalid_argument("unknown activation '" + job.activation + "'");
 }
 
@@ -147,7 +152,8 @@ int main(int argc, char** argv) {
   const sf::TwoLayer<double, sf::Identity, input, hidden, output> shape;
   const Eigen::VectorXd theta0 = sf::random_params(shape, rng, init_std);
 
-  // Longest runs first, so that two threads finish together.
+  // One run per (activation, learning rate). symflow::sweep runs them on the OpenMP threads, the
+  // longest first so that the threads finish together, and returns them in the order it was given.
   std::vector<Job> jobs;
   for (const auto& a : activations)
     for (double lr : lrs) jobs.push_back({a, lr, a == "sigmoid" ? sigmoid_steps : steps, {}});
@@ -157,29 +163,20 @@ int main(int argc, char** argv) {
 
   const std::string convention = loss_name == "mse" ? "mean squared error (1/(m k)) ||Y - F||^2" : "1/2 ||Y - F||^2";
   std::cerr << "fig3_q_drift: " << jobs.size() << " gradient-descent runs, loss " << convention << "\n";
+  long total_steps = 0;
+  for (const Job& job : jobs) total_steps += job.steps / report_every * report_every;
+  sf::examples::Progress progress("gradient-descent steps", std::max(total_steps, 1L));
   const auto start = std::chrono::steady_clock::now();
-  int done = 0;
-  std::string failure;
-#pragma omp parallel for schedule(dynamic, 1)
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    Job& job = jobs[order[i]];
-    try {
-      if (loss_name == "mse") dispatch(job, y, theta0, sf::MeanSquaredError{});
-      else dispatch(job, y, theta0, sf::HalfSquaredError{});
-    } catch (const std::exception& e) {
-#pragma omp critical
-      failure = e.what();
-    }
-#pragma omp critical
-    {
-      ++done;
-      std::cerr << "  [" << done << "/" << jobs.size() << "] " << job.activation << ", lr " << job.lr << ": "
-                << job.steps << " steps in " << std::fixed << std::setprecision(1) << job.seconds << " s\n"
-                << std::defaultfloat;
-    }
-  }
-  if (!failure.empty()) {
-    std::cerr << "fig3_q_drift: " << failure << "\n";
+  try {
+    const std::vector<Job> done = sf::sweep(order.size(), [&](std::uint64_t i) {
+      Job job = jobs[order[i]];
+      if (loss_name == "mse") dispatch(job, y, theta0, sf::MeanSquaredError{}, progress);
+      else dispatch(job, y, theta0, sf::HalfSquaredError{}, progress);
+      return job;
+    });
+    for (std::size_t i = 0; i < order.size(); ++i) jobs[order[i]] = done[i];
+  } catch (const std::exception& e) {
+    std::cerr << "fig3_q_drift: " << e.what() << "\n";
     return 1;
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

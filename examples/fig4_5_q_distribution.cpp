@@ -11,8 +11,9 @@
 // Q is a sum of 10⁴ independent terms, so its law is close to the normal one drawn). For σ =
 // identity E[Q] = ½(mh/h − hn/n) = (m − h)/2; the paper's eq. (47) prints m − h.
 //
-// Each draw has its own generator, seeded by (seed, configuration, draw), and its Q is stored by
-// index, so the samples do not depend on the number of OpenMP threads.
+// Each draw has its own generator, sweep_generator(seed, item) for item = histogram·2³² + draw, and
+// symflow::sweep returns the results in item order, so the samples do not depend on the number of
+// OpenMP threads.
 //
 // Writes q_samples.csv, q_summary.csv, q_histogram.csv, q_normal.csv, q_distribution_fig4.png and
 // q_distribution_fig5.png.
@@ -46,20 +47,20 @@ struct Config {
   }
 };
 
-/// Q for `draws` initialisations by `scheme` (draw i from its own generator), and the closed form.
+/// Q for `draws` initialisations by `scheme`, and the closed form. Draw i of histogram `index` is
+/// sweep item index·2³² + i with its own generator, so it is the same whatever the thread count and
+/// whatever --draws is.
 template <class Act, class Scheme>
 sf::Moments sample(const Config& c, const Scheme& scheme, std::uint64_t seed, std::size_t index, long draws,
                    std::vector<double>& q) {
   using Net = sf::TwoLayer<double, Act, sf::Dynamic, sf::Dynamic, sf::Dynamic>;
   const Net net({c.n, c.h, c.m});
   const auto quantity = sf::summed(sf::ElementwiseQuantity<Net>(net));
-  q.assign(static_cast<std::size_t>(draws), 0.0);
-#pragma omp parallel for schedule(static)
-  for (long i = 0; i < draws; ++i) {
-    std::seed_seq seq{seed, static_cast<std::uint64_t>(index), static_cast<std::uint64_t>(i)};
-    std::mt19937_64 rng(seq);
-    q[static_cast<std::size_t>(i)] = quantity.value(sf::initialize(net, scheme, rng));
-  }
+  const sf::SweepRange items{static_cast<std::uint64_t>(index) << 32, static_cast<std::uint64_t>(draws)};
+  q = sf::sweep(items, [&](std::uint64_t item) {
+    auto rng = sf::sweep_generator(seed, item);
+    return static_cast<double>(quantity.value(sf::initialize(net, scheme, rng)));
+  });
   return sf::elementwise_quantity_moments(net, scheme);
 }
 
