@@ -38,16 +38,29 @@ V6 exact_quadratic_flow(const Quadratic<6>& quad, const Eigen::Matrix<double, 6,
   return star + q * decay.asDiagonal() * q.transpose() * (theta0 - star);
 }
 
+/// A wider network (32 hidden units for 5 samples): better conditioned, its loss falls 100-fold
+/// by t ≈ 1 typically and by t = 10 for nearly every draw.
+using WideNet = sf::TwoLayer<double, sf::Tanh, 3, 32, 2>;
+using WideObjective = sf::Objective<WideNet, sf::MeanSquaredError, 5>;
+std::pair<WideObjective, WideNet::Params> wide_problem(int trial) {
+  auto rng = rng_for(trial);
+  const WideNet net;
+  const auto x = sf::test::normal<Eigen::Matrix<double, 3, 5>>(rng);
+  const auto y = sf::test::normal<Eigen::Matrix<double, 2, 5>>(rng);
+  return {WideObjective(net, {}, x, y), sf::random_params(net, rng, 1.0)};
+}
+
 /// The flow of a network problem to time T by RK4 with n steps.
-TanhNet::Params rk4_solution(const TanhObjective& objective, TanhNet::Params theta, double time, Index n) {
+template <class O, class Params>
+Params rk4_solution(const O& objective, Params theta, double time, Index n) {
   sf::run(sf::RungeKutta4{time / static_cast<double>(n)}, objective, theta, sf::Stopping{.max_steps = n + 1, .max_time = time});
   return theta;
 }
 
 /// A reference solution: RK4 with n and 2n steps, Richardson-extrapolated, (16 θ_{2n} − θ_n)/15,
 /// which cancels the h⁴ term of the error.
-TanhNet::Params extrapolated_rk4_solution(const TanhObjective& objective, const TanhNet::Params& theta0, double time,
-                                          Index n) {
+template <class O, class Params>
+Params extrapolated_rk4_solution(const O& objective, const Params& theta0, double time, Index n) {
   return (16.0 * rk4_solution(objective, theta0, time, 2 * n) - rk4_solution(objective, theta0, time, n)) / 15.0;
 }
 
@@ -140,7 +153,7 @@ TEST_CASE("Dormand–Prince meets its tolerance on a quadratic, and its error sc
     }
     for (std::size_t k = 1; k < errors.size(); ++k) {
       INFO("trial " << trial << ": errors " << errors[k - 1] << " -> " << errors[k]);
-      CHECK(errors[k - 1] / errors[k] >= 10.0);  // tolerance ÷100 (measured: ÷22 to ÷240)
+      CHECK(errors[k - 1] / errors[k] >= 10.0);  // tolerance ÷100 (measured over 60 seeds: ÷19 to ÷106)
     }
   }
 }
@@ -164,24 +177,35 @@ TEST_CASE("Dormand–Prince meets its tolerance on a network", "[flow][dopri]") 
       CHECK(status.step <= 2000);
     }
     for (std::size_t k = 1; k < errors.size(); ++k) {
-      CHECK(errors[k - 1] / errors[k] >= 10.0);  // tolerance ÷100 (measured: ÷55 to ÷240)
+      CHECK(errors[k - 1] / errors[k] >= 10.0);  // tolerance ÷100 (measured over 60 seeds: ÷33 to ÷243)
     }
   }
 }
 
-TEST_CASE("Dormand–Prince at rtol = atol = 1e-12 follows a long run in which the loss falls 100-fold", "[flow][dopri]") {
-  const auto [objective, theta0] = tanh_problem(0);
-  TanhNet::Params theta = theta0;
-  const double initial = objective.value(theta0);
-  const auto status = sf::run(sf::DormandPrince{.rtol = 1e-12, .atol = 1e-12}, objective, theta,
-                              sf::Stopping{.max_steps = 200000, .loss_tolerance = initial / 100});
-  INFO(status.message() << ", rejected " << status.rejected_steps);
-  REQUIRE(status.reason == sf::StopReason::loss_tolerance);
-  CHECK(status.step <= 20000);
-  const TanhNet::Params reference =
-      extrapolated_rk4_solution(objective, theta0, status.time, static_cast<Index>(status.time / 1e-3));
-  INFO("time " << status.time);
-  CHECK((theta - reference).norm() / reference.norm() <= 1e-10);
+TEST_CASE("Dormand–Prince at rtol = atol = 1e-12 follows a run in which the loss falls 100-fold", "[flow][dopri]") {
+  // The first of ten random problems whose loss falls 100-fold by t = 10 (nearly all do).
+  for (int trial = 0; trial < 10; ++trial) {
+    const auto [objective, theta0] = wide_problem(trial);
+    WideNet::Params theta = theta0;
+    const double initial = objective.value(theta0);
+    const auto status = sf::run(sf::DormandPrince{.rtol = 1e-12, .atol = 1e-12}, objective, theta,
+                                sf::Stopping{.max_steps = 100000, .max_time = 10.0, .loss_tolerance = initial / 100});
+    if (status.reason == sf::StopReason::time_budget) continue;
+    INFO(status.message() << ", rejected " << status.rejected_steps);
+    REQUIRE(status.reason == sf::StopReason::loss_tolerance);
+    CHECK(status.step <= 5000);
+    // Reference steps h·ρ(θ_0) ≤ 0.02 (ρ the largest |eigenvalue| of the Hessian), h ≤ 2e-3.
+    const double rho = Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(objective.hessian(theta0))
+                           .eigenvalues()
+                           .cwiseAbs()
+                           .maxCoeff();
+    const double h = std::min(2e-3, 0.02 / rho);
+    const WideNet::Params reference =
+        extrapolated_rk4_solution(objective, theta0, status.time, static_cast<Index>(std::ceil(status.time / h)));
+    CHECK((theta - reference).norm() / reference.norm() <= 1e-10);
+    return;
+  }
+  FAIL("none of ten problems reached a 100-fold smaller loss by t = 10");
 }
 
 TEST_CASE("Dormand–Prince counts accepted and rejected steps, six evaluations each (first same as last)",

@@ -10,7 +10,10 @@
 ///  - error estimate e = h Σ (b_i − b̂_i) g_i against the embedded fourth-order solution, measured
 ///    as err = √( (1/d) Σ_i (e_i / (atol + rtol · max(|θ_i|, |θ_new,i|)))² );
 ///  - the step is accepted when err ≤ 1; the next step size is h · min(max_factor,
-///    max(min_factor, safety · err^(−1/5))), not growing right after a rejection;
+///    max(min_factor, safety · err^(−(1/5 − 3β/4)) · err_prev^β)), with err_prev the error of the
+///    last accepted step (Gustafsson's PI control as in DOPRI5, β = 0.04, which damps the
+///    accept/reject cycles at the stability limit; β = 0 is the classical controller), not growing
+///    right after a rejection; a rejected step shrinks by max(min_factor, safety · err^(−(1/5 − 3β/4)));
 ///  - the first step size is chosen automatically (Hairer's starting-step algorithm, one extra
 ///    evaluation) unless initial_step is given;
 ///  - a run stops with StopReason::step_size_underflow when h falls below 16ε|t| (or the smallest
@@ -37,6 +40,8 @@ struct DormandPrince {
   double safety = 0.9;
   double min_factor = 0.2;
   double max_factor = 10.0;
+  /// β of the PI step-size control (0.04 as in DOPRI5; 0 for the classical err^(−1/5) controller).
+  double beta = 0.04;
   /// Rejected attempts in a row before the run stops.
   Index max_rejections = 100;
 
@@ -49,6 +54,8 @@ struct DormandPrince {
     Scalar h{0};
     /// The last attempt was rejected (the step after a rejection does not grow).
     bool after_rejection = false;
+    /// The error of the last accepted step (for the PI control).
+    Scalar previous_error{1e-4};
     State(Index d)
         : IntegratorState<Params>(d),
           g2(Params::Zero(d)), g3(Params::Zero(d)), g4(Params::Zero(d)), g5(Params::Zero(d)), g6(Params::Zero(d)),
@@ -124,8 +131,14 @@ struct DormandPrince {
               .square()
               .mean());
       const bool accept = isfinite(err) && err <= Scalar(1) && s.next.allFinite();
-      Scalar factor = isfinite(err) ? static_cast<Scalar>(safety) * pow(std::max(err, eps), Scalar(-0.2))
+      const Scalar b = static_cast<Scalar>(beta);
+      const Scalar exponent = Scalar(0.2) - Scalar(0.75) * b;
+      Scalar factor = isfinite(err) ? static_cast<Scalar>(safety) * pow(std::max(err, eps), -exponent)
                                     : static_cast<Scalar>(min_factor);
+      if (accept) {
+        factor *= pow(s.previous_error, b);
+        s.previous_error = std::max(err, Scalar(1e-4));
+      }
       factor = std::max(static_cast<Scalar>(min_factor), factor);
       if (accept) {
         factor = std::min(factor, s.after_rejection ? Scalar(1) : static_cast<Scalar>(max_factor));
