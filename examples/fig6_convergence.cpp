@@ -30,17 +30,12 @@
 #include <cstdint>
 #include <iostream>
 #include <limits>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-#include <symflow/conserved.hpp>
-#include <symflow/init.hpp>
 #include <symflow/symflow.hpp>
 
 #include "support/plot.hpp"
@@ -225,41 +220,34 @@ int main(int argc, char** argv) {
   for (const auto& a : orbit_activations)
     for (double scale : scales)
       runs.push_back({"orbit", a, scale, s.steps, reference_scale, initial_q_any(a, scale, draw)});
-  std::vector<Result> results(runs.size());
 
   const auto start = std::chrono::steady_clock::now();
   std::cerr << "fig6_convergence: " << runs.size() << " runs of gradient descent at lr " << s.learning_rate << " on the "
             << loss_name << " loss\n";
-  // Each run depends only on its own settings: results are stored by index and do not depend on
-  // the number of threads. Long runs first, so that the two cores finish together.
+  // Each run depends only on its own settings, and symflow::sweep returns the results in item order:
+  // they do not depend on the number of threads. Long runs first, so that the two cores finish together.
   std::vector<std::size_t> order(runs.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return runs[a].steps > runs[b].steps; });
-  std::string failure;
-  std::size_t done = 0;
   long total_steps = 0;
   for (const Run& r : runs) total_steps += r.steps / report_every * report_every;
   sf::examples::Progress progress("gradient-descent steps", std::max(total_steps, 1L));
-#pragma omp parallel for schedule(dynamic, 1)
-  for (std::size_t k = 0; k < order.size(); ++k) {
-    const std::size_t i = order[k];
-    try {
-      results[i] = s.half_loss ? train_any(runs[i], s, sf::HalfSquaredError{}, y, draw, progress)
-                               : train_any(runs[i], s, sf::MeanSquaredError{}, y, draw, progress);
-#pragma omp critical
-      {
-        ++done;
-        std::cerr << "  [" << done << "/" << runs.size() << "] " << runs[i].family << " " << runs[i].activation
-                  << " s = " << runs[i].scale
-                  << ": " << results[i].status << " (" << format(results[i].seconds, 3) << " s)\n";
-      }
-    } catch (const std::exception& e) {
-#pragma omp critical
-      failure = e.what();
-    }
-  }
-  if (!failure.empty()) {
-    std::cerr << "fig6_convergence: " << failure << "\n";
+  std::mutex print;
+  std::size_t done = 0;
+  std::vector<Result> results(runs.size());
+  try {
+    const auto by_order = sf::sweep(runs.size(), [&](std::uint64_t k) {
+      const Run& run = runs[order[k]];
+      Result r = s.half_loss ? train_any(run, s, sf::HalfSquaredError{}, y, draw, progress)
+                             : train_any(run, s, sf::MeanSquaredError{}, y, draw, progress);
+      const std::lock_guard<std::mutex> lock(print);
+      std::cerr << "  [" << ++done << "/" << runs.size() << "] " << run.family << " " << run.activation
+                << " s = " << run.scale << ": " << r.status << " (" << format(r.seconds, 3) << " s)\n";
+      return r;
+    });
+    for (std::size_t k = 0; k < order.size(); ++k) results[order[k]] = by_order[k];
+  } catch (const std::exception& e) {
+    std::cerr << "fig6_convergence: " << e.what() << "\n";
     return 1;
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

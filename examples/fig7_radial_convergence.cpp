@@ -25,13 +25,12 @@
 #include <cmath>
 #include <cstdint>
 #include <iostream>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include <symflow/conserved.hpp>
-#include <symflow/init.hpp>
 #include <symflow/symflow.hpp>
 
 #include "support/plot.hpp"
@@ -158,27 +157,24 @@ int main(int argc, char** argv) {
   const Model model;
   const Modes sigma_y = basis.values.head<rank>();
 
-  std::vector<Result> results(qs.size());
   std::cerr << "fig7_radial_convergence: " << qs.size() << " runs of " << s.steps << " steps at lr " << s.learning_rate
             << "\n";
   const auto start = std::chrono::steady_clock::now();
-  std::string failure;
   sf::examples::Progress progress("gradient-descent steps",
                                   std::max(static_cast<long>(qs.size()) * (s.steps / report_every * report_every), 1L));
-  // Each run depends on its Q alone; results are stored by index (independent of the thread count).
-#pragma omp parallel for schedule(dynamic, 1)
-  for (std::size_t i = 0; i < qs.size(); ++i) {
-    try {
-      results[i] = train(qs[i], s, model, basis, y, tau, progress);
-#pragma omp critical
-      std::cerr << "  Q = " << qs[i] << ": " << results[i].status << " (" << format(results[i].seconds, 3) << " s)\n";
-    } catch (const std::exception& e) {
-#pragma omp critical
-      failure = e.what();
-    }
-  }
-  if (!failure.empty()) {
-    std::cerr << "fig7_radial_convergence: " << failure << "\n";
+  std::mutex print;
+  // Each run depends on its Q alone; symflow::sweep returns the results in item order (independent
+  // of the number of threads).
+  std::vector<Result> results;
+  try {
+    results = sf::sweep(qs.size(), [&](std::uint64_t i) {
+      Result r = train(qs[i], s, model, basis, y, tau, progress);
+      const std::lock_guard<std::mutex> lock(print);
+      std::cerr << "  Q = " << qs[i] << ": " << r.status << " (" << format(r.seconds, 3) << " s)\n";
+      return r;
+    });
+  } catch (const std::exception& e) {
+    std::cerr << "fig7_radial_convergence: " << e.what() << "\n";
     return 1;
   }
 

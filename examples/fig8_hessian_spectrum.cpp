@@ -29,14 +29,12 @@
 #include <cmath>
 #include <cstdint>
 #include <iostream>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include <symflow/analysis/orbit.hpp>
-#include <symflow/conserved.hpp>
-#include <symflow/init.hpp>
 #include <symflow/symflow.hpp>
 
 #include "support/plot.hpp"
@@ -78,7 +76,7 @@ struct Result {
 
 template <class Act>
 Result analyse(const Run& run, const Settings& s, const Eigen::MatrixXd& y, const Eigen::VectorXd& draw,
-               std::uint64_t seed) {
+               std::mt19937_64 rng) {
   using Net = sf::Mlp<double, Act, sf::Dynamic, sf::Dynamic, sf::Dynamic>;
   const Net net({s.input, s.hidden, s.output});
   const Eigen::MatrixXd x = Eigen::MatrixXd::Identity(s.input, s.input);
@@ -102,7 +100,6 @@ Result analyse(const Run& run, const Settings& s, const Eigen::MatrixXd& y, cons
   r.zero_count = static_cast<long>((r.eigenvalues.array().abs() <= s.zero_tolerance).count());
 
   // Symmetry of the raw Hessian-vector products (before Objective::hessian symmetrises).
-  std::mt19937_64 rng(seed);
   for (int trial = 0; trial < 8; ++trial) {
     const Eigen::VectorXd u = sf::random_normal<Eigen::VectorXd>(net.size(), 1, rng);
     const Eigen::VectorXd v = sf::random_normal<Eigen::VectorXd>(net.size(), 1, rng);
@@ -131,11 +128,11 @@ Result analyse(const Run& run, const Settings& s, const Eigen::MatrixXd& y, cons
 }
 
 Result analyse_any(const Run& run, const Settings& s, const Eigen::MatrixXd& y, const Eigen::VectorXd& draw,
-                   std::uint64_t seed) {
-  if (run.activation == "identity") return analyse<sf::Identity>(run, s, y, draw, seed);
-  if (run.activation == "relu") return analyse<sf::ReLU>(run, s, y, draw, seed);
-  if (run.activation == "tanh") return analyse<sf::Tanh>(run, s, y, draw, seed);
-  if (run.activation == "sigmoid") return analyse<sf::Sigmoid>(run, s, y, draw, seed);
+                   std::mt19937_64 rng) {
+  if (run.activation == "identity") return analyse<sf::Identity>(run, s, y, draw, rng);
+  if (run.activation == "relu") return analyse<sf::ReLU>(run, s, y, draw, rng);
+  if (run.activation == "tanh") return analyse<sf::Tanh>(run, s, y, draw, rng);
+  if (run.activation == "sigmoid") return analyse<sf::Sigmoid>(run, s, y, draw, rng);
   throw std::invalid_argument("unknown activation '" + run.activation + "' (identity, relu, tanh, sigmoid)");
 }
 
@@ -226,39 +223,31 @@ int main(int argc, char** argv) {
   std::vector<Run> runs;
   for (const auto& a : activations)
     for (double scale : scales) runs.push_back({a, scale, a == "sigmoid" ? s.sigmoid_steps : s.steps});
-  std::vector<Result> results(runs.size());
   std::cerr << "fig8_hessian_spectrum: " << runs.size() << " networks with d = " << d << " parameters\n";
   const auto start = std::chrono::steady_clock::now();
-  std::string failure;
+  std::mutex print;
   std::size_t done = 0;
-  // Every run has its own seed for the symmetry checks; results are stored by index, so they do
-  // not depend on the number of threads.
-#pragma omp parallel for schedule(dynamic, 1)
-  for (std::size_t i = 0; i < runs.size(); ++i) {
-    try {
-      results[i] = analyse_any(runs[i], s, y, draw, seed + 1 + i);
-#pragma omp critical
-      {
-        ++done;
-        std::cerr << "  [" << done << "/" << runs.size() << "] " << runs[i].activation << " s = " << runs[i].scale
-                  << ": loss " << format(results[i].loss_final, 3) << ", " << results[i].zero_count
-                  << " zero eigenvalues (" << format(results[i].seconds, 3) << " s)\n";
-      }
-    } catch (const std::exception& e) {
-#pragma omp critical
-      failure = e.what();
-    }
-  }
-  if (!failure.empty()) {
-    std::cerr << "fig8_hessian_spectrum: " << failure << "\n";
+  // Every run draws the vectors of its symmetry check from its own generator, sweep_generator(seed,
+  // i), and symflow::sweep returns the results in item order: nothing depends on the thread count.
+  std::vector<Result> results;
+  std::vector<ScalarResult> scalar;
+  try {
+    results = sf::sweep(runs.size(), [&](std::uint64_t i) {
+      Result r = analyse_any(runs[i], s, y, draw, sf::sweep_generator(seed, i));
+      const std::lock_guard<std::mutex> lock(print);
+      std::cerr << "  [" << ++done << "/" << runs.size() << "] " << runs[i].activation << " s = " << runs[i].scale
+                << ": loss " << format(r.loss_final, 3) << ", " << r.zero_count << " zero eigenvalues ("
+                << format(r.seconds, 3) << " s)\n";
+      return r;
+    });
+    // Part 2: the scalar network of G.1.
+    scalar = sf::sweep(scalar_q.size(), [&](std::uint64_t i) {
+      return scalar_minimum(scalar_q[i], scalar_start, scalar_lr, scalar_max_steps);
+    });
+  } catch (const std::exception& e) {
+    std::cerr << "fig8_hessian_spectrum: " << e.what() << "\n";
     return 1;
   }
-
-  // Part 2: the scalar network of G.1.
-  std::vector<ScalarResult> scalar(scalar_q.size());
-#pragma omp parallel for schedule(dynamic, 1)
-  for (std::size_t i = 0; i < scalar_q.size(); ++i)
-    scalar[i] = scalar_minimum(scalar_q[i], scalar_start, scalar_lr, scalar_max_steps);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   const auto out = sf::examples::prepare_output(out_dir);
