@@ -542,9 +542,12 @@ TEST_CASE("Q_M = ⟨θ, M̄θ⟩ of the general linear action is ⟨M, layer imb
     const Eigen::Matrix4d full = imbalance.value(theta);
     INFO("trial " << trial);
     CHECK(q.value(theta) == Approx((m.cwiseProduct(full)).sum()).epsilon(1e-13));
+    CHECK(q.through_generator(theta) == Approx(theta.dot(action.generator(m, theta))).epsilon(1e-15));
+    CHECK(q.value(theta) == Approx(q.through_generator(theta)).epsilon(1e-13));
     // Only the symmetric part counts; an antisymmetric M gives 0 for every θ.
     CHECK(q.value(theta) == Approx(sf::lie_quantity(action, sym).value(theta)).epsilon(1e-13));
     CHECK(std::abs(sf::lie_quantity(action, anti).value(theta)) <= 1e-15 * theta.squaredNorm() * anti.norm());
+    CHECK(std::abs(sf::lie_quantity(action, anti).through_generator(theta)) <= 1e-15 * theta.squaredNorm() * anti.norm());
     // Conserved: dQ_M/dt along −∇L vanishes, by its own derivative and by dual numbers alike.
     const sf::Objective objective(net, sf::HalfSquaredError{}, x, y);
     const Net::Params velocity = -objective.gradient(theta);
@@ -556,6 +559,7 @@ TEST_CASE("Q_M = ⟨θ, M̄θ⟩ of the general linear action is ⟨M, layer imb
     Eigen::Matrix4d e = Eigen::Matrix4d::Zero();
     e(0, 2) = e(2, 0) = 1;
     CHECK(sf::lie_quantity(action, e).value(theta) == Approx(2 * full(0, 2)).epsilon(1e-13));
+    CHECK(sf::lie_quantity(action, e).through_generator(theta) == Approx(2 * full(0, 2)).epsilon(1e-13));
   }
 }
 
@@ -571,6 +575,7 @@ TEST_CASE("Q_m of the positive scaling action is ⟨m, scaling imbalance⟩ and 
     const Eigen::Matrix<double, 5, 1> m = action.algebra().random(rng);
     const sf::LieQuantity q(action, m);
     CHECK(q.value(theta) == Approx(m.dot(sf::ScalingImbalance<Net>(net).value(theta))).epsilon(1e-13));
+    CHECK(q.value(theta) == Approx(theta.dot(action.generator(m, theta))).epsilon(1e-13));
     const sf::Objective objective(net, sf::MeanSquaredError{}, x, y);
     const Net::Params velocity = -objective.gradient(theta);
     CHECK(std::abs(sf::directional_derivative(q, theta, velocity)) <= 1e-13 * theta.norm() * velocity.norm() * m.norm());
@@ -605,4 +610,22 @@ TEST_CASE("Q_M of a product action over the hidden layers of a deep network is t
   const auto y = sf::test::normal<Eigen::Matrix<double, 2, 4>>(rng);
   const Net::Params velocity = -sf::Objective(net, sf::HalfSquaredError{}, x, y).gradient(theta);
   CHECK(std::abs(sf::directional_derivative(sf::lie_quantity(action, m), theta, velocity)) <= 1e-12 * theta.norm() * velocity.norm());
+}
+
+TEST_CASE("wide layers: the imbalance matrix from symmetric rank-k updates equals the general products",
+          "[conserved][linear]") {
+  using Net = sf::BiasedMlp<double, sf::Identity, sf::Dynamic, sf::Dynamic, sf::Dynamic>;
+  for (const sf::Index h : {63, 64, 90}) {
+    const Net net({20, h, 7});
+    auto rng = rng_for(static_cast<int>(h));
+    const Net::Params theta = sf::random_params(net, rng);
+    const Eigen::MatrixXd w = net.weight<1>(theta), u = net.weight<2>(theta);
+    const Eigen::VectorXd b = net.bias<1>(theta);
+    const Eigen::MatrixXd expected = w * w.transpose() + b * b.transpose() - u.transpose() * u;
+    const Eigen::MatrixXd q = sf::LayerImbalance<Net>(net).value(theta);
+    INFO("h = " << h);
+    CHECK(st::relative_error(q, expected) < 1e-14);
+    CHECK((q - q.transpose()).norm() == 0.0);
+    CHECK(st::relative_error(sf::layer_imbalance_at(net, 1, theta), expected) < 1e-14);
+  }
 }

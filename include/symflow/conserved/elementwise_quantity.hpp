@@ -20,6 +20,7 @@
 /// ½Tr[UᵀU − VVᵀ] (eq. 45), that is −½ Tr of LayerImbalance.
 
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "symflow/conserved/potential.hpp"
@@ -62,18 +63,24 @@ class ElementwiseQuantity {
     return q;
   }
 
-  /// Σ_j Φ_σ(W_1[k, j]) for every unit k: the incoming term.
+  /// Σ_j Φ_σ(W_1[k, j]) for every unit k: the incoming term. The quadratic potentials are row
+  /// norms (vectorised); the others are summed column by column, in memory order.
   template <class D>
   Value potentials(const Eigen::MatrixBase<D>& p) const {
     const auto v = model_.template weight<1>(p);
-    Value out(v.rows());
     const Activation& act = model_.activation();
-    for (Index k = 0; k < v.rows(); ++k) {
-      Scalar s(0);
-      for (Index j = 0; j < v.cols(); ++j) s += activation_potential(act, v(k, j), options_);
-      out[k] = s;
+    if constexpr (std::is_same_v<Activation, Identity> || std::is_same_v<Activation, LeakyReLU>) {
+      return Scalar(0.5) * v.rowwise().squaredNorm();
+    } else if constexpr (std::is_same_v<Activation, ReLU>) {
+      return Scalar(0.5) * v.cwiseMax(Scalar(0)).rowwise().squaredNorm();
+    } else if constexpr (std::is_same_v<Activation, Homogeneous>) {
+      return (Scalar(0.5) / Scalar(act.alpha)) * v.cwiseMax(Scalar(0)).rowwise().squaredNorm();
+    } else {
+      Value out = Value::Zero(v.rows());
+      for (Index j = 0; j < v.cols(); ++j)
+        for (Index k = 0; k < v.rows(); ++k) out[k] += activation_potential(act, v(k, j), options_);
+      return out;
     }
-    return out;
   }
 
   /// f₁ = ½‖U‖²_F, the outgoing term of the sum (the normalisation of Appendix D uses it).

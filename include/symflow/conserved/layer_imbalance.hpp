@@ -38,6 +38,30 @@ constexpr void check_linear_hidden_layer() {
                 "symflow::ElementwiseQuantity");
 }
 
+/// q = A Aᵀ (+ b bᵀ) − Bᵀ B, exactly symmetric. From h = 64 on, only the lower triangle is computed
+/// (two symmetric rank-k updates, half the multiplications) and mirrored; below that the two general
+/// products are faster.
+template <class Q, class A, class B>
+void symmetric_difference(Q& q, const A& a, const B& b) {
+  using Scalar = typename Q::Scalar;
+  if (q.rows() >= 64) {
+    q.setZero();
+    q.template selfadjointView<Eigen::Lower>().rankUpdate(a);
+    q.template selfadjointView<Eigen::Lower>().rankUpdate(b.transpose(), Scalar(-1));
+    q.template triangularView<Eigen::StrictlyUpper>() = q.transpose();
+  } else {
+    q.noalias() = a * a.transpose();
+    q.noalias() -= b.transpose() * b;
+    // Blocked products sum (k, l) and (l, k) in different orders; mirror so that q is exactly symmetric.
+    q.template triangularView<Eigen::StrictlyUpper>() = q.transpose();
+  }
+}
+template <class Q, class A, class V, class B>
+void symmetric_difference(Q& q, const A& a, const V& bias, const B& b) {
+  symmetric_difference(q, a, b);
+  q.noalias() += bias * bias.transpose();
+}
+
 }  // namespace detail
 
 /// Q_i = W_i W_iᵀ (+ b_i b_iᵀ) − W_{i+1}ᵀ W_{i+1} ∈ R^{h×h} for hidden layer i = Layer of a linear
@@ -63,12 +87,11 @@ class LayerImbalance {
     const auto w_in = model_.template weight<Layer>(p);
     const auto w_out = model_.template weight<Layer + 1>(p);
     Value q(width(), width());
-    q.noalias() = w_in * w_in.transpose();
     if constexpr (Model::has_bias) {
-      const auto b = model_.template bias<Layer>(p);
-      q.noalias() += b * b.transpose();
+      detail::symmetric_difference(q, w_in, model_.template bias<Layer>(p), w_out);
+    } else {
+      detail::symmetric_difference(q, w_in, w_out);
     }
-    q.noalias() -= w_out.transpose() * w_out;
     return q;
   }
 
@@ -169,12 +192,12 @@ Eigen::Matrix<typename Model::Scalar, Dynamic, Dynamic> layer_imbalance_at(const
                             " is not a hidden layer; hidden layers are 1, …, " + std::to_string(Model::depth - 1));
   const auto w_in = model.weight_at(layer, p);
   const auto w_out = model.weight_at(layer + 1, p);
-  Eigen::Matrix<typename Model::Scalar, Dynamic, Dynamic> q = w_in * w_in.transpose();
+  Eigen::Matrix<typename Model::Scalar, Dynamic, Dynamic> q(w_in.rows(), w_in.rows());
   if constexpr (Model::has_bias) {
-    const auto b = p.segment(model.bias_offset(layer), model.width(layer));
-    q.noalias() += b * b.transpose();
+    detail::symmetric_difference(q, w_in, p.segment(model.bias_offset(layer), model.width(layer)), w_out);
+  } else {
+    detail::symmetric_difference(q, w_in, w_out);
   }
-  q.noalias() -= w_out.transpose() * w_out;
   return q;
 }
 

@@ -18,12 +18,41 @@
 
 #include <concepts>
 #include <string>
+#include <type_traits>
 #include <utility>
 
+#include "symflow/conserved/layer_imbalance.hpp"
 #include "symflow/conserved/quantity.hpp"
+#include "symflow/conserved/scaling_imbalance.hpp"
 #include "symflow/core/config.hpp"
+#include "symflow/group/general_linear.hpp"
+#include "symflow/group/scaling.hpp"
 
 namespace symflow {
+
+namespace detail {
+
+/// Q_M through the full form of the action's quantities when there is one: ⟨M, Q_i⟩_F for GL_h
+/// (symmetric rank-k products, half the work of forming M̄θ), ⟨m, Q⟩ for positive scaling (row and
+/// column norms only); other actions go through the generator.
+template <class Action>
+struct lie_quantity_shortcut : std::false_type {};
+template <class Model, int Layer>
+struct lie_quantity_shortcut<GeneralLinearAction<Model, Layer>> : std::true_type {
+  template <class M, class P>
+  static auto evaluate(const GeneralLinearAction<Model, Layer>& action, const M& m, const P& p) {
+    return m.cwiseProduct(LayerImbalance<Model, Layer>(action.model()).value(p)).sum();
+  }
+};
+template <class Model, int Layer>
+struct lie_quantity_shortcut<ScalingAction<Model, Layer>> : std::true_type {
+  template <class M, class P>
+  static auto evaluate(const ScalingAction<Model, Layer>& action, const M& m, const P& p) {
+    return m.dot(ScalingImbalance<Model, Layer>(action.model()).value(p));
+  }
+};
+
+}  // namespace detail
 
 /// A linear action: nested Scalar, Params and Algebra, and generator(M, θ) = M̄θ, linear in θ.
 template <class A>
@@ -52,6 +81,17 @@ class LieQuantity {
 
   template <class D>
   Value value(const Eigen::MatrixBase<D>& theta) const {
+    if constexpr (detail::lie_quantity_shortcut<Action>::value) {
+      return detail::lie_quantity_shortcut<Action>::evaluate(action_, m_, theta);
+    } else {
+      const Params p = theta;
+      return p.dot(action_.generator(m_, p));
+    }
+  }
+
+  /// ⟨θ, M̄θ⟩ through the action's generator, whatever the action (value() may take a shortcut).
+  template <class D>
+  Value through_generator(const Eigen::MatrixBase<D>& theta) const {
     const Params p = theta;
     return p.dot(action_.generator(m_, p));
   }

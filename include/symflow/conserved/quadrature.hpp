@@ -74,11 +74,11 @@ S gauss_kronrod_15(const F& f, const S& a, const S& b, S& error, S& magnitude) {
   return half * kronrod;
 }
 
+/// The pair on [a, b] has given `whole` with difference `error` and scale `magnitude`; accepts it
+/// or bisects, each half getting half the tolerance.
 template <class S, class F>
-S integrate_adaptive(const F& f, const S& a, const S& b, const S& tolerance, int depth, int max_depth,
-                     long& budget) {
-  S error(0), magnitude(0);
-  const S whole = gauss_kronrod_15(f, a, b, error, magnitude);
+S integrate_adaptive(const F& f, const S& a, const S& b, const S& whole, const S& error, const S& magnitude,
+                     const S& tolerance, int depth, int max_depth, long& budget) {
   using std::isfinite;
   if (!isfinite(whole))
     throw std::domain_error("symflow::integrate: the integrand is not finite on [" +
@@ -92,8 +92,12 @@ S integrate_adaptive(const F& f, const S& a, const S& b, const S& tolerance, int
   if (!(a < mid && mid < b)) return whole;  // the interval cannot be split further in this precision
   budget -= 2;
   const S half_tolerance = tolerance / S(2);
-  return integrate_adaptive(f, a, mid, half_tolerance, depth + 1, max_depth, budget) +
-         integrate_adaptive(f, mid, b, half_tolerance, depth + 1, max_depth, budget);
+  S left_error(0), left_magnitude(0), right_error(0), right_magnitude(0);
+  const S left = gauss_kronrod_15(f, a, mid, left_error, left_magnitude);
+  const S right = gauss_kronrod_15(f, mid, b, right_error, right_magnitude);
+  return integrate_adaptive(f, a, mid, left, left_error, left_magnitude, half_tolerance, depth + 1, max_depth, budget) +
+         integrate_adaptive(f, mid, b, right, right_error, right_magnitude, half_tolerance, depth + 1, max_depth,
+                            budget);
 }
 
 }  // namespace detail
@@ -113,7 +117,7 @@ S integrate(const F& f, const S& a, const S& b, const QuadratureOptions& options
                                           : S(64) * std::numeric_limits<S>::epsilon();
   const S tolerance = std::max(static_cast<S>(options.absolute), relative * abs(first));
   long budget = options.max_intervals;
-  return detail::integrate_adaptive(f, a, b, tolerance, 0, options.max_depth, budget);
+  return detail::integrate_adaptive(f, a, b, first, error, magnitude, tolerance, 0, options.max_depth, budget);
 }
 
 }  // namespace symflow
