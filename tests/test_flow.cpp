@@ -605,3 +605,59 @@ TEST_CASE("heavy ball from the paper's second-order flow (τ/2)θ̈ + θ̇ = −
   }
   CHECK_THROWS_WITH(sf::Momentum::from_second_order_flow(0.1, 0.2), Catch::Contains("expected 0 < h <= tau"));
 }
+
+TEST_CASE("heavy ball multiplies the angular momentum ⟨Mθ_t, θ_{t−1}⟩ of a rotation symmetry by exactly μ per step",
+          "[flow][momentum]") {
+  // For L invariant under exp(sM), M antisymmetric (so ⟨Mθ, θ⟩ = 0 and ⟨M∇L(θ), θ⟩ = 0), Polyak's
+  // θ_{t+1} = (1 + μ)θ_t − μθ_{t−1} − η∇L(θ_t) gives K_{t+1} = ⟨Mθ_{t+1}, θ_t⟩ = μ⟨Mθ_t, θ_{t−1}⟩.
+  // Per unit time of (31) (μ = (τ − h)/(τ + h), h per step) that is μ^{1/h} → e^{−2/τ}: the Noether
+  // current of the second-order flow decays as e^{−2t/τ}.
+  // L(θ) = ¼(‖θ‖² − 1)², invariant under all of O(6).
+  struct MexicanHat {
+    using Scalar = double;
+    using Params = Eigen::Matrix<double, 6, 1>;
+    Scalar value_and_gradient(const Params& p, Params& g) const {
+      const double r = p.squaredNorm() - 1.0;
+      g = r * p;
+      return 0.25 * r * r;
+    }
+  };
+  using P = MexicanHat::Params;
+  for (int trial = 0; trial < 5; ++trial) {
+    auto rng = rng_for(trial);
+    const Eigen::Matrix<double, 6, 6> b = sf::test::normal<Eigen::Matrix<double, 6, 6>>(rng);
+    const Eigen::Matrix<double, 6, 6> m = b - b.transpose();
+    const double mu = 0.9;
+    const sf::Momentum method{.learning_rate = 0.05, .momentum = mu};
+    P theta = 0.7 * sf::test::normal<P>(rng);
+    auto state = method.start(MexicanHat{}, theta);
+    state.velocity = sf::test::normal<P>(rng);  // start with a velocity off the radial direction
+    P previous = theta;
+    std::vector<double> k;
+    sf::run(method, state, MexicanHat{}, theta, sf::Stopping{.max_steps = 60}, [&](const sf::Snapshot<P>& s) {
+      if (s.step > 0) k.push_back((m * s.theta).dot(previous));
+      previous = s.theta;
+    });
+    // θ_1 − θ_0 = −η(μv_0 + ∇L), so K_1 ≠ 0; from there on K shrinks by μ exactly.
+    REQUIRE(k.size() == 60);
+    CHECK(std::abs(k[0]) > 1e-3);
+    for (std::size_t t = 1; t < k.size(); ++t) {
+      INFO("step " << t + 1);
+      CHECK(k[t] == Approx(mu * k[t - 1]).epsilon(1e-10).margin(1e-14 * std::abs(k[0])));
+    }
+    // Gradient descent (μ = 0) keeps ⟨Mθ_{t+1}, θ_t⟩ = 0: the discrete form of θᵀMθ̇ = 0 (29).
+    P gd = 0.7 * sf::test::normal<P>(rng);
+    P before = gd;
+    for (int t = 0; t < 20; ++t) {
+      before = gd;
+      sf::gd_step(MexicanHat{}, gd, 0.05);
+      CHECK(std::abs((m * gd).dot(before)) <= 1e-14 * m.norm() * gd.norm() * before.norm());
+    }
+  }
+  // μ^{1/h} → e^{−2/τ}, not the e^{−1/τ} of eq. (33).
+  const double tau = 0.5;
+  for (const double h : {1e-2, 1e-3, 1e-4}) {
+    const double mu = sf::Momentum::from_second_order_flow(tau, h).momentum;
+    CHECK(std::pow(mu, 1.0 / h) == Approx(std::exp(-2.0 / tau)).epsilon(10 * h * h / (tau * tau)));
+  }
+}
