@@ -4,12 +4,16 @@
 ///
 /// Conserved quantities such as Tr Q = ‖W_i‖²_F − ‖W_{i+1}‖²_F are differences of two large, nearly
 /// equal sums (Q ≈ 0 when the widths agree), so the rounding error of each sum, relative to the sum,
-/// is amplified by sum/|Q|. A float sum of n squares loses about log10(n/16) digits (Eigen sums
-/// in 16 float lanes), which at 16 million entries leaves Q with almost none. Here float data is
-/// squared and summed in double (the square of a float is exact in double), at the memory
-/// bandwidth: the loop keeps 32 independent double partial sums, which the compiler turns into
-/// SIMD conversions and adds without reassociating anything.
+/// is amplified by sum/|Q|. A plain float sum of n squares loses about log10(n/16) digits (Eigen sums
+/// in 16 float lanes), which at 16 million entries leaves Q with almost none; a plain double sum
+/// loses about as many of its 16. Here contiguous float and double data are squared and summed in
+/// double at the memory bandwidth: blocks of 1024 entries go into 32 independent partial sums (the
+/// compiler turns them into SIMD conversions and adds without reassociating anything), and the
+/// block totals are added with Neumaier's compensated summation. The error of the whole sum is
+/// then that of a 32-term block, whatever n is.
 
+#include <algorithm>
+#include <cmath>
 #include <type_traits>
 
 #include "symflow/core/config.hpp"
@@ -22,39 +26,50 @@ using accumulator_t = std::conditional_t<std::is_same_v<Scalar, float>, double, 
 
 namespace detail {
 
-/// Σ x_i² over n contiguous floats, accumulated in double.
-inline double sum_of_squares_in_double(const float* x, Index n) {
+/// Σ x_i² over n contiguous values (float or double), accumulated in double block by block.
+template <class T>
+double blocked_sum_of_squares(const T* x, Index n) {
   constexpr int lanes = 32;
-  double partial[lanes] = {};
-  Index i = 0;
-  for (; i + lanes <= n; i += lanes)
-    for (int j = 0; j < lanes; ++j) {
-      const double v = x[i + j];
+  constexpr Index block = 1024;
+  double total = 0, compensation = 0;
+  for (Index start = 0; start < n; start += block) {
+    const Index end = std::min(n, start + block);
+    double partial[lanes] = {};
+    Index i = start;
+    for (; i + lanes <= end; i += lanes)
+      for (int j = 0; j < lanes; ++j) {
+        const double v = x[i + j];
+        partial[j] += v * v;
+      }
+    for (int j = 0; i < end; ++i, ++j) {
+      const double v = x[i];
       partial[j] += v * v;
     }
-  for (int j = 0; i < n; ++i, ++j) {
-    const double v = x[i];
-    partial[j] += v * v;
+    double s = 0;
+    for (int j = 0; j < lanes; ++j) s += partial[j];
+    // Neumaier: keep the low-order part that total + s rounds away.
+    const double t = total + s;
+    compensation += std::abs(total) >= std::abs(s) ? (total - t) + s : (s - t) + total;
+    total = t;
   }
-  double total = 0;
-  for (int j = 0; j < lanes; ++j) total += partial[j];
-  return total;
+  return total + compensation;
 }
 
 }  // namespace detail
 
-/// ‖x‖²_F = Σ x_ij², accumulated in accumulator_t<Scalar> (double for float data), one pass.
+/// ‖x‖²_F = Σ x_ij², accumulated in double for float and double data (returned as
+/// accumulator_t<Scalar>: double for float), one pass; other scalars use Eigen's squaredNorm.
 template <class Derived>
 accumulator_t<typename Derived::Scalar> sum_of_squares(const Eigen::DenseBase<Derived>& x) {
   using Scalar = typename Derived::Scalar;
-  if constexpr (std::is_same_v<Scalar, float>) {
-    constexpr bool contiguous = bool(Derived::Flags & Eigen::DirectAccessBit) && Derived::InnerStrideAtCompileTime == 1;
-    if constexpr (contiguous) {
-      if (x.size() == 0) return 0.0;
+  if constexpr (std::is_same_v<Scalar, float> || std::is_same_v<Scalar, double>) {
+    constexpr bool direct = bool(Derived::Flags & Eigen::DirectAccessBit) && Derived::InnerStrideAtCompileTime == 1;
+    if constexpr (direct) {
+      if (x.size() == 0) return Scalar(0);
       if (x.derived().outerStride() == x.derived().innerSize() || x.derived().outerSize() == 1)
-        return detail::sum_of_squares_in_double(x.derived().data(), x.size());
+        return static_cast<accumulator_t<Scalar>>(detail::blocked_sum_of_squares(x.derived().data(), x.size()));
     }
-    return x.derived().template cast<double>().matrix().squaredNorm();
+    return static_cast<accumulator_t<Scalar>>(x.derived().template cast<double>().matrix().squaredNorm());
   } else {
     return x.derived().matrix().squaredNorm();
   }
