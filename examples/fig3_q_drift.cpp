@@ -23,7 +23,8 @@
 // Initialisation: U, V ~ N(0, 0.1²) and Y ~ N(0, 1) entries, as in the reference code; the same
 // Y and θ₀ for every activation and learning rate.
 //
-// Writes drift.csv (one row per recorded step), drift_summary.csv and q_drift.png.
+// Writes drift.csv (one row per recorded step, the runs one after the other), drift_summary.csv,
+// drift_series.gp (the rows of each run in drift.csv, for the plot) and q_drift.png.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -41,6 +42,7 @@
 
 #include "support/plot.hpp"
 #include "support/progress.hpp"
+#include "support/series.hpp"
 
 namespace sf = symflow;
 
@@ -153,13 +155,18 @@ int main(int argc, char** argv) {
   const Eigen::VectorXd theta0 = sf::random_params(shape, rng, init_std);
 
   // One run per (activation, learning rate). symflow::sweep runs them on the OpenMP threads, the
-  // longest first so that the threads finish together, and returns them in the order it was given.
+  // costliest first so that the threads finish together, and returns them in the order it was given.
+  // A step of tanh or sigmoid costs about 2.5 of identity or ReLU (their 500 exponentials per step):
+  // longest-processing-time-first then leaves no long run to the end.
   std::vector<Job> jobs;
   for (const auto& a : activations)
     for (double lr : lrs) jobs.push_back({a, lr, a == "sigmoid" ? sigmoid_steps : steps, {}});
+  const auto cost = [](const Job& job) {
+    return static_cast<double>(job.steps) * (job.activation == "tanh" || job.activation == "sigmoid" ? 2.5 : 1.0);
+  };
   std::vector<std::size_t> order(jobs.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return jobs[a].steps > jobs[b].steps; });
+  std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return cost(jobs[a]) > cost(jobs[b]); });
 
   const std::string convention = loss_name == "mse" ? "mean squared error (1/(m k)) ||Y - F||^2" : "1/2 ||Y - F||^2";
   std::cerr << "fig3_q_drift: " << jobs.size() << " gradient-descent runs, loss " << convention << "\n";
@@ -182,6 +189,13 @@ int main(int argc, char** argv) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   const auto out = sf::examples::prepare_output(out_dir);
+  {
+    sf::examples::RowRanges ranges;
+    for (const Job& job : jobs) ranges.add(job.rows.size());
+    auto gp = sf::examples::open_csv(out / "drift_series.gp");
+    gp << "# Rows of run i (the order of drift_summary.csv) in drift.csv: skip 1 every ::first_i::last_i\n";
+    ranges.write(gp);
+  }
   {
     auto csv = sf::examples::open_csv(out / "drift.csv");
     csv << "activation,lr,step,time,loss,q,q_change,q_tilde,delta_q_tilde,f1,f2,prop13_bound\n";

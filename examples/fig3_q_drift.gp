@@ -20,8 +20,13 @@ has(list, w) = strstrt(' '.list.' ', ' '.w.' ') > 0
 stats summary using (a = strcol(1), l = sprintf('%g', $2), \
                      acts = has(acts, a) ? acts : acts.' '.a, lrs = has(lrs, l) ? lrs : lrs.' '.l, 0) skip 1 nooutput
 colors = '#d7191c #2c7bb6 #1a9641 #7b3294 #e66101 #404040'
-# Rows of the current activation and of learning rate number i.
-sel(i) = strcol(1) eq act && abs(column(2) - real(word(lrs, i))) <= 1e-12 * column(2)
+# The runs follow one another in drift.csv in the order of the summary, activation by activation:
+# run(a, i) (learning rate i) has the data rows first_run .. last_run (drift_series.gp), which
+# `every` picks without parsing the others.
+load outdir.'/drift_series.gp'
+run(a, i) = (a - 1) * words(lrs) + i
+first(a, i) = value('first_'.run(a, i))
+last(a, i) = value('last_'.run(a, i))
 
 set multiplot layout 3,words(acts) margins 0.07,0.99,0.05,0.96 spacing 0.045,0.075
 set key center right opaque
@@ -37,7 +42,7 @@ do for [a=1:words(acts)] {
   set xlabel 'step'
   set ylabel (a == 1 ? 'delta Q~ = Q~(t) - Q~(0)' : '')
   set format y '%.2g'
-  plot for [i=1:words(lrs)] data using (sel(i) ? $3 : 1/0):(sel(i) ? $9 : 1/0) skip 1 \
+  plot for [i=1:words(lrs)] data skip 1 every ::first(a, i)::last(a, i) using 3:9 \
        with lines lw 2 lc rgb word(colors, i) title 'lr '.word(lrs, i)
 }
 set logscale xy
@@ -52,7 +57,7 @@ do for [a=1:words(acts)] {
   set title ''
   set xlabel 'step (log)'
   set ylabel (a == 1 ? '|delta Q~| (log)' : '')
-  plot for [i=1:words(lrs)] data using (sel(i) && $3 > 0 ? $3 : 1/0):(sel(i) ? abs($9) : 1/0) skip 1 \
+  plot for [i=1:words(lrs)] data skip 1 every ::first(a, i)::last(a, i) using ($3 > 0 ? $3 : 1/0):(abs($9)) \
        with lines lw 2 lc rgb word(colors, i) title 'lr '.word(lrs, i)
 }
 unset logscale x
@@ -66,7 +71,7 @@ do for [a=1:words(acts)] {
   set format y '1e%L'
   set xlabel 'step'
   set ylabel (a == 1 ? loss_label : '')
-  plot for [i=1:words(lrs)] data using (sel(i) ? $3 : 1/0):(sel(i) ? $5 : 1/0) skip 1 \
+  plot for [i=1:words(lrs)] data skip 1 every ::first(a, i)::last(a, i) using 3:5 \
        with lines lw 2 lc rgb word(colors, i) title 'lr '.word(lrs, i)
 }
 unset multiplot

@@ -18,15 +18,16 @@ set grid
 set format x '%g'
 set xrange [0:*]
 file = outdir.'/fig6_convergence.csv'
-# Row filters: family f, activation a, scale of series i.
-keep(f, act, i) = strcol(1) eq f && strcol(2) eq act && abs($3 / value('scale_'.i) - 1) < 1e-9
+# Run i has the data rows first_i .. last_i of the file (fig6_series.gp): `every` picks them
+# without parsing the others.
+first(i) = value('first_'.i)
+last(i) = value('last_'.i)
 series(a, k) = (a - 1) * series_per_panel + k
 do for [a = 1:panels] {
   act = value('activation_'.a)
   set title act
   set xtics 0, value('steps_'.series(a, 1)) / 4
-  plot for [k = 1:series_per_panel] file skip 1 \
-       using (keep('scale', act, series(a, k)) ? $4 : 1/0):(keep('scale', act, series(a, k)) ? $5 : 1/0) \
+  plot for [k = 1:series_per_panel] file skip 1 every ::first(series(a, k))::last(series(a, k)) using 4:5 \
        with lines lw 2.5 title sprintf('s = %g, Q = %s', value('scale_'.series(a, k)), value('q0_'.series(a, k)))
 }
 unset multiplot
@@ -42,11 +43,9 @@ if (orbit_panels > 0) {
     set title act.sprintf(': every solid curve starts at loss %s', value('loss0_'.orbit_series(a, 1)))
     # The first figure's run with the same Q: same activation, same scale label.
     twin(a, k) = sum [j = 1:panels] (value('activation_'.j) eq act ? series(j, k) : 0)
-    plot for [k = 1:series_per_panel] file skip 1 \
-         using (keep('orbit', act, orbit_series(a, k)) ? $4 : 1/0):(keep('orbit', act, orbit_series(a, k)) ? $5 : 1/0) \
+    plot for [k = 1:series_per_panel] file skip 1 every ::first(orbit_series(a, k))::last(orbit_series(a, k)) using 4:5 \
          with lines lw 2.5 lc k title sprintf('Q = %s', value('q0_'.orbit_series(a, k))), \
-         for [k = 1:series_per_panel] file skip 1 \
-         using (keep('scale', act, twin(a, k)) ? $4 : 1/0):(keep('scale', act, twin(a, k)) ? $5 : 1/0) \
+         for [k = 1:series_per_panel] file skip 1 every ::first(twin(a, k))::last(twin(a, k)) using 4:5 \
          with lines lw 1.5 dt 2 lc k title sprintf('scaled draw s = %g', value('scale_'.twin(a, k)))
   }
   unset multiplot

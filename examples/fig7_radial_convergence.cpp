@@ -27,7 +27,6 @@
 #include <iostream>
 #include <mutex>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -35,6 +34,7 @@
 
 #include "support/plot.hpp"
 #include "support/progress.hpp"
+#include "support/series.hpp"
 
 namespace {
 
@@ -116,12 +116,7 @@ Result train(double q, const Settings& s, const Model& model, const sf::Spectral
   return r;
 }
 
-std::string format(double x, int digits = 10) {
-  std::ostringstream o;
-  o.precision(digits);
-  o << x;
-  return o.str();
-}
+using sf::examples::format;
 
 }  // namespace
 
@@ -147,6 +142,11 @@ int main(int argc, char** argv) {
     s.learning_rate = 1e-6;
     s.steps = 20000;
     s.record_every = 200;
+  }
+  const auto detail = std::find_if(qs.begin(), qs.end(), [&](double q) { return std::abs(q / detail_q - 1) < 1e-9; });
+  if (detail == qs.end()) {
+    std::cerr << "fig7_radial_convergence: --detail-q " << detail_q << " is none of the values of --q\n";
+    return 1;
   }
   // One gradient-descent step on (1/(m n))‖Y − F‖² is a step of 2η/(m n) on ½‖Y − F‖².
   const double tau = 2 * s.learning_rate / (n_out * n_in);
@@ -179,12 +179,16 @@ int main(int argc, char** argv) {
   }
 
   const auto out = sf::examples::prepare_output(out_dir);
+  // The rows of each series in the CSVs, for the plot: run i in fig7_loss.csv, (run i, mode k) in
+  // fig7_modes.csv, mode k in fig7_prediction.csv.
+  sf::examples::RowRanges loss_rows, mode_rows, prediction_rows;
   {
     // The loss and the bound of eq. (69) on it: (1/(m n)) Σ_i (σ_i^Y − σ_i^X(0))² e^{−2t/λ_i}.
     auto csv = sf::examples::open_csv(out / "fig7_loss.csv");
     csv << "q,step,time,loss,bound_eq69,q_measured,spectral_residual\n";
     for (std::size_t i = 0; i < qs.size(); ++i) {
       const Record& first = results[i].records.front();
+      loss_rows.add(results[i].records.size());
       for (const Record& rec : results[i].records) {
         const double t = tau * static_cast<double>(rec.step);
         double bound = 0;
@@ -203,7 +207,8 @@ int main(int argc, char** argv) {
     csv << "q,mode,step,time,sigma_x,sigma_y,lambda,rate_measured,rate_predicted,gap,bound_eq69\n";
     for (std::size_t i = 0; i < qs.size(); ++i) {
       const Record& first = results[i].records.front();
-      for (int k = 0; k < rank; ++k)
+      for (int k = 0; k < rank; ++k) {
+        mode_rows.add(results[i].records.size());
         for (const Record& rec : results[i].records) {
           const double t = tau * static_cast<double>(rec.step);
           csv << format(qs[i]) << ',' << k << ',' << rec.step << ',' << t << ',' << rec.sigma[k] << ',' << sigma_y[k]
@@ -211,6 +216,7 @@ int main(int argc, char** argv) {
               << std::abs(rec.sigma[k] - sigma_y[k]) << ',' << sf::mode_bound(t, first.sigma[k], sigma_y[k], first.lambda[k])
               << '\n';
         }
+      }
     }
   }
   {
@@ -222,14 +228,16 @@ int main(int argc, char** argv) {
     const double t_end = tau * static_cast<double>(s.steps);
     for (int k = 0; k < rank; ++k) {
       const double gap0 = sigma_y[k] - s.start;
+      std::size_t rows = 0;
       // Down to gaps of e^{−28} ≈ 7e-13 of the first, where gradient descent reaches its rounding floor.
-      for (double u = 0; u <= 28; u += 0.01) {
+      for (double u = 0; u <= 28; u += 0.01, ++rows) {
         const double a = sigma_y[k] - gap0 * std::exp(-u);
         const double t = sf::mode_time(s.start, a, sigma_y[k], lambda);
         if (t > t_end) break;
         csv << format(detail_q) << ',' << k << ',' << t << ',' << t / tau << ',' << a << ',' << std::abs(sigma_y[k] - a)
             << '\n';
       }
+      prediction_rows.add(rows);
     }
   }
   {
@@ -254,6 +262,10 @@ int main(int argc, char** argv) {
     gp << "runs = " << qs.size() << "\ndetail_q = " << format(detail_q) << "\nlearning_rate = '" << format(s.learning_rate)
        << "'\nmodes = " << rank << '\n';
     for (std::size_t i = 0; i < qs.size(); ++i) gp << "q_" << i + 1 << " = " << format(qs[i]) << '\n';
+    gp << "detail_run = " << detail - qs.begin() + 1 << '\n';
+    loss_rows.write(gp, "loss_");
+    mode_rows.write(gp, "modes_");
+    prediction_rows.write(gp, "prediction_");
     for (int k = 0; k < rank; ++k) gp << "sigma_y_" << k + 1 << " = " << format(sigma_y[k], 4) << '\n';
     // Lower ends of the logarithmic axes: a decade below the smallest loss and mode distance reached.
     double loss_floor = 1, gap_floor = 1;

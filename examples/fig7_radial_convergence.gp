@@ -17,17 +17,25 @@ set title 'loss (solid) and the bound of Prop. 16, eq. (69) (dashed)'
 set ylabel 'loss: mean squared error (1/(m n)) ||Y - F||^2'
 set yrange [loss_floor:*]
 file = outdir.'/fig7_loss.csv'
-keep(i) = abs($1 / value('q_'.i) - 1) < 1e-9
-plot for [i = 1:runs] file skip 1 using (keep(i) ? $2 : 1/0):(keep(i) ? $4 : 1/0) with lines lw 2.5 lc i title sprintf('Q = %g', value('q_'.i)), \
-     for [i = 1:runs] file skip 1 using (keep(i) ? $2 : 1/0):(keep(i) && $5 > 1e-300 ? $5 : 1/0) with lines lw 1.5 dt 2 lc i notitle
+# Series are picked by their data rows (fig7_series.gp), which `every` reads without parsing the
+# others: run i of the loss file, (run i, mode k) of the modes file, mode k of the prediction.
+first(name, i) = value(name.'first_'.i)
+last(name, i) = value(name.'last_'.i)
+plot for [i = 1:runs] file skip 1 every ::first('loss_', i)::last('loss_', i) using 2:4 \
+       with lines lw 2.5 lc i title sprintf('Q = %g', value('q_'.i)), \
+     for [i = 1:runs] file skip 1 every ::first('loss_', i)::last('loss_', i) using 2:($5 > 1e-300 ? $5 : 1/0) \
+       with lines lw 1.5 dt 2 lc i notitle
 set title sprintf('each mode at Q = %g: measured (points), eq. (59) (line), eq. (69) (dashed)', detail_q)
 set ylabel '|sigma_i^X - sigma_i^Y|'
 set yrange [gap_floor:*]
 set key center right opaque
 modes_file = outdir.'/fig7_modes.csv'
 prediction = outdir.'/fig7_prediction.csv'
-mode_keep(k) = abs($1 / detail_q - 1) < 1e-9 && $2 == k - 1
-plot for [k = 1:modes] modes_file skip 1 using (mode_keep(k) ? $3 : 1/0):(mode_keep(k) && $10 > 0 ? $10 : 1/0) with points pt 7 ps 0.6 lc k title sprintf('mode %d, sigma^Y = %.3g', k, value('sigma_y_'.k)), \
-     for [k = 1:modes] prediction skip 1 using (($2 == k - 1) ? $4 : 1/0):(($2 == k - 1) ? $6 : 1/0) with lines lw 1.5 lc k notitle, \
-     for [k = 1:modes] modes_file skip 1 using (mode_keep(k) ? $3 : 1/0):(mode_keep(k) && $11 > 1e-300 ? $11 : 1/0) with lines lw 1.5 dt 2 lc k notitle
+mode(k) = (detail_run - 1) * modes + k
+plot for [k = 1:modes] modes_file skip 1 every ::first('modes_', mode(k))::last('modes_', mode(k)) \
+       using 3:($10 > 0 ? $10 : 1/0) with points pt 7 ps 0.6 lc k title sprintf('mode %d, sigma^Y = %.3g', k, value('sigma_y_'.k)), \
+     for [k = 1:modes] prediction skip 1 every ::first('prediction_', k)::last('prediction_', k) using 4:6 \
+       with lines lw 1.5 lc k notitle, \
+     for [k = 1:modes] modes_file skip 1 every ::first('modes_', mode(k))::last('modes_', mode(k)) \
+       using 3:($11 > 1e-300 ? $11 : 1/0) with lines lw 1.5 dt 2 lc k notitle
 unset multiplot

@@ -31,13 +31,13 @@
 #include <iostream>
 #include <mutex>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <symflow/symflow.hpp>
 
 #include "support/plot.hpp"
+#include "support/series.hpp"
 
 namespace {
 
@@ -176,12 +176,7 @@ ScalarResult scalar_minimum(double q, double start_product, double learning_rate
   return r;
 }
 
-std::string format(double x, int digits = 12) {
-  std::ostringstream o;
-  o.precision(digits);
-  o << x;
-  return o.str();
-}
+std::string format(double x, int digits = 12) { return sf::examples::format(x, digits); }
 
 }  // namespace
 
