@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the figure programs and runs each at the paper's full scale (their defaults): every CSV under
-# OUT/<program>/, every PNG also gathered in OUT itself, and the wall-clock time of each run in
-# OUT/timings.csv. OUT is the first argument, out/figures by default. Extra arguments after OUT are
-# passed to every program (e.g. --seed 2). The build folder is build/release, or $SYMFLOW_BUILD_DIR.
+# OUT/<program>/, every PNG also gathered in OUT itself, and the wall-clock and CPU seconds of each
+# run (CPU: user + system of the program and its gnuplot, from /usr/bin/time when installed) in
+# OUT/timings.csv, with the total and the load averages before and after. OUT is the first argument,
+# out/figures by default. Extra arguments after OUT are passed to every program (e.g. --seed 2). The
+# build folder is build/release, or $SYMFLOW_BUILD_DIR. docs/figures.md#timing has measured times.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${1:-$root/out/figures}"
@@ -26,15 +28,28 @@ cmake --build "$build" -j "$(nproc)" --target "${figures[@]}"
 mkdir -p "$out"
 # Wall-clock seconds since `start` (nanoseconds), with one decimal.
 elapsed() { local ms=$((($(date +%s%N) - $1) / 1000000)); printf '%d.%d' $((ms / 1000)) $((ms % 1000 / 100)); }
-echo "program,seconds" > "$out/timings.csv"
+load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown; }
+timer=()
+[ -x /usr/bin/time ] && timer=(/usr/bin/time -f '%U %S' -o "$out/.cpu")
+echo "program,wall_seconds,cpu_seconds" > "$out/timings.csv"
+load_before="$(load)"
 all_start=$(date +%s%N)
+all_cpu=0
 for f in "${figures[@]}"; do
   echo "== $f" >&2
   start=$(date +%s%N)
-  "$build/examples/$f" --out "$out/$f" "$@"
-  echo "$f,$(elapsed "$start")" >> "$out/timings.csv"
+  "${timer[@]}" "$build/examples/$f" --out "$out/$f" "$@"
+  wall="$(elapsed "$start")"
+  cpu=""
+  if ((${#timer[@]})); then
+    cpu="$(awk '{ printf "%.1f", $1 + $2 }' "$out/.cpu")"
+    all_cpu="$(awk -v a="$all_cpu" -v b="$cpu" 'BEGIN { printf "%.1f", a + b }')"
+  fi
+  echo "$f,$wall,$cpu" >> "$out/timings.csv"
   cp "$out/$f"/*.png "$out/" 2>/dev/null || echo "reproduce-figures: $f wrote no PNG (is gnuplot installed?)" >&2
 done
-echo "all,$(elapsed "$all_start")" >> "$out/timings.csv"
-echo "reproduce-figures: every figure is in $out; wall-clock seconds per program:" >&2
-sed 's/,/: /' "$out/timings.csv" | tail -n +2 >&2
+rm -f "$out/.cpu"
+echo "all,$(elapsed "$all_start"),$( ((${#timer[@]})) && echo "$all_cpu")" >> "$out/timings.csv"
+echo "reproduce-figures: every figure is in $out; seconds per program (wall, CPU), on $(nproc) cores" \
+     "at load average $load_before before and $(load) after:" >&2
+tail -n +2 "$out/timings.csv" | awk -F, '{ printf "  %-26s %6s s wall  %6s s CPU\n", $1 ":", $2, $3 }' >&2
