@@ -344,41 +344,47 @@ TEST_CASE("attacking in chunks equals attacking the whole batch", "[ensemble][at
   CHECK(sf::attack_in_chunks(x, y, 100, attack) == sf::fgsm(c, x, y, 0.1));
 }
 
-TEST_CASE("the member-wise network stacks the members' logits; its loss is the ensemble loss and its input "
+TEST_CASE("the member-wise network gives each member's logits; its loss is the ensemble loss and its input "
           "gradient that loss's derivative", "[ensemble][attack-gradient]") {
-  const Smooth net({5, 8, 6, 3});
-  for (int trial = 0; trial < 10; ++trial) {
-    auto rng = rng_for(trial);
-    sf::LastLayersEnsemble<Smooth> e(net, sf::random_params(net, rng, 0.5));
-    for (int j = 0; j < 4; ++j) e.add_member(random_block(net, rng, 1.0));
-    const Matrix x = uniform_inputs(rng, 5, 7);
-    const std::vector<int> y = random_labels(rng, 3, 7);
-    const auto w = e.memberwise_network();
-    CHECK(w.members() == 4);
-    CHECK(w.classes() == 3);
-    const Matrix f = w.outputs(x), a = e.block_inputs(x);
-    for (sf::Index j = 0; j < 4; ++j) CHECK(st::relative_error(f.middleRows(3 * j, 3), e.member_outputs(j, a)) <= 1e-14);
-    CHECK(st::relative_error(w.loss(x, y), e.evaluate(x, y).loss()) <= 1e-13);
-    const Matrix g = e.loss_input_gradient(x, y, sf::EnsembleSurrogate::averaged_probabilities);
-    Matrix fd(x.rows(), x.cols());
-    for (sf::Index i = 0; i < x.size(); ++i) {
-      Matrix up = x, down = x;
-      up(i) += 1e-5;
-      down(i) -= 1e-5;
-      fd(i) = (w.loss(up, y) - w.loss(down, y)) / 2e-5;
+  const auto check = [](const auto& net) {
+    using Net = std::remove_cvref_t<decltype(net)>;
+    const sf::Index m = net.output_size();
+    for (int trial = 0; trial < 10; ++trial) {
+      auto rng = rng_for(trial);
+      sf::LastLayersEnsemble<Net> e(net, sf::random_params(net, rng, 0.5));
+      for (int j = 0; j < 4; ++j) e.add_member(random_block(net, rng, 1.0));
+      const Matrix x = uniform_inputs(rng, net.input_size(), 7);
+      const std::vector<int> y = random_labels(rng, static_cast<int>(m), 7);
+      const auto w = e.memberwise_network();
+      CHECK(w.members() == 4);
+      CHECK(w.classes() == m);
+      const Matrix f = w.outputs(x), a = e.block_inputs(x);
+      for (sf::Index j = 0; j < 4; ++j) CHECK(st::relative_error(f.middleRows(m * j, m), e.member_outputs(j, a)) <= 1e-14);
+      CHECK(st::relative_error(w.loss(x, y), e.evaluate(x, y).loss()) <= 1e-13);
+      const Matrix g = e.loss_input_gradient(x, y, sf::EnsembleSurrogate::averaged_probabilities);
+      Matrix fd(x.rows(), x.cols());
+      for (sf::Index i = 0; i < x.size(); ++i) {
+        Matrix up = x, down = x;
+        up(i) += 1e-5;
+        down(i) -= 1e-5;
+        fd(i) = (w.loss(up, y) - w.loss(down, y)) / 2e-5;
+      }
+      INFO("trial " << trial);
+      CHECK(st::relative_error(g, fd) <= 1e-7);
     }
-    INFO("trial " << trial);
-    CHECK(st::relative_error(g, fd) <= 1e-7);
-  }
-  // With one member the averaged distribution is the member's: the gradient is the cross-entropy's.
-  auto rng = rng_for(50);
-  const Smooth::Params theta = sf::random_params(net, rng, 0.5);
-  sf::LastLayersEnsemble<Smooth> one(net, theta);
-  one.add_member(one.base_block());
-  const Matrix x = uniform_inputs(rng, 5, 6);
-  const std::vector<int> y = random_labels(rng, 3, 6);
-  CHECK(st::relative_error(one.loss_input_gradient(x, y, sf::EnsembleSurrogate::averaged_probabilities),
-                           sf::Classifier<Smooth>(net, theta).loss_input_gradient(x, y)) <= 1e-13);
+    // With one member the averaged distribution is the member's: the gradient is the cross-entropy's.
+    auto rng = rng_for(50);
+    const typename Net::Params theta = sf::random_params(net, rng, 0.5);
+    sf::LastLayersEnsemble<Net> one(net, theta);
+    one.add_member(one.base_block());
+    const Matrix x = uniform_inputs(rng, net.input_size(), 6);
+    const std::vector<int> y = random_labels(rng, static_cast<int>(m), 6);
+    CHECK(st::relative_error(one.loss_input_gradient(x, y, sf::EnsembleSurrogate::averaged_probabilities),
+                             sf::Classifier<Net>(net, theta).loss_input_gradient(x, y)) <= 1e-13);
+  };
+  SECTION("biased, three layers") { check(Smooth({5, 8, 6, 3})); }
+  SECTION("no biases, fixed widths") { check(SmoothFixed{}); }
+  SECTION("two layers: the hidden network is one layer") { check(SmoothShallow{}); }
 }
 
 // ---------------------------------------------------------------------------------------------

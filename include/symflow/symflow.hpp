@@ -9,3 +9,4 @@
 #include "symflow/conserved.hpp"
 #include "symflow/init.hpp"
 #include "symflow/analysis.hpp"
+#include "symflow/ensemble.hpp"

@@ -19,8 +19,9 @@
 /// L(X) = −(1/k) Σ_i log((1/N) Σ_j softmax(F_j(x_i))_{y_i}) (the ensemble loss of
 /// symflow/ensemble/evaluation.hpp), weighs member j at sample i by its share
 /// w_ji = p_ji / Σ_l p_li of the true-class probability: ∂L/∂F_j(x_i) = (1/k) w_ji (softmax(F_j(x_i)) − e_{y_i}).
-/// A member with huge logits dominates F̄ but not this loss. It back-propagates through the
-/// member-wise network (hidden layers stacked, output layers block-diagonal: output F_1; ⋯; F_N).
+/// A member with huge logits dominates F̄ but not this loss. Its gradient back-propagates
+/// Σ_j U_jᵀ ∂L/∂F_j, stacked over the members, through the network that ends at the stacked hidden
+/// pre-activations (MemberwiseNetwork).
 
 #include <array>
 #include <cmath>
@@ -52,6 +53,19 @@ struct with_dynamic_widths<Perceptron<S, A, B, W...>> {
   using type = Perceptron<S, A, B, dynamic_width<W>...>;
 };
 
+template <std::size_t>
+inline constexpr int dynamic_index_width = Dynamic;
+
+/// The same kind of perceptron with one layer fewer, all widths Dynamic.
+template <class Model>
+struct without_last_layer;
+template <class S, class A, bool B, int... W>
+struct without_last_layer<Perceptron<S, A, B, W...>> {
+  template <std::size_t... I>
+  static auto make(std::index_sequence<I...>) -> Perceptron<S, A, B, dynamic_index_width<I>...>;
+  using type = decltype(make(std::make_index_sequence<sizeof...(W) - 1>{}));
+};
+
 }  // namespace detail
 
 /// The loss an attack on an ensemble ascends (the majority vote is piecewise constant in X).
@@ -66,33 +80,43 @@ inline std::string ensemble_surrogate_name(EnsembleSurrogate s) {
   return s == EnsembleSurrogate::averaged_logits ? "averaged_logits" : "averaged_probabilities";
 }
 
-/// All N members as one network whose output stacks their logits F_1(X); ⋯; F_N(X) (N·m × k): the
-/// hidden layer L−1 stacks the members' (V_j, b_j), the output layer is block-diagonal in the U_j.
-/// Gives the ensemble loss of the averaged predictive distribution and its input gradient.
-template <MlpModel Stacked>
+/// All N members at once: the network H of the model's layers 1…L−1 with hidden layer L−1 stacking
+/// the members' (V_j, b_j) (N·h units, output the pre-activations Z, no activation), followed by the
+/// members' output layers F_j = U_j σ(Z_j) + c_j 1ᵀ. Gives each member's logits, the loss of the
+/// averaged predictive distribution and its input gradient: ∂L/∂Z_j = σ'(Z_j) ⊙ U_jᵀ ∂L/∂F_j,
+/// back-propagated through H.
+template <MlpModel Hidden>
 class MemberwiseNetwork {
  public:
-  using Scalar = typename Stacked::Scalar;
-  using Params = typename Stacked::Params;
+  using Scalar = typename Hidden::Scalar;
+  using Params = typename Hidden::Params;
   using Matrix = Eigen::Matrix<Scalar, Dynamic, Dynamic>;
+  using Vector = Eigen::Matrix<Scalar, Dynamic, 1>;
 
-  MemberwiseNetwork(Stacked model, Params params, Index members)
-      : model_(std::move(model)), params_(std::move(params)), members_(members) {
-    model_.check_params(params_);
-    if (members_ < 1 || model_.output_size() % members_ != 0)
-      throw std::invalid_argument("symflow::MemberwiseNetwork: output width " + std::to_string(model_.output_size()) +
-                                  " is not a multiple of " + std::to_string(members_) + " members");
+  /// `hidden` ends at the N stacked hidden layers; `u` is [U_1 ⋯ U_N] (m × N·h); `c` holds the
+  /// biases c_j as columns (m × N), or has no rows for members without biases.
+  MemberwiseNetwork(Hidden hidden, Params params, Matrix u, Matrix c, Index members)
+      : hidden_(std::move(hidden)), params_(std::move(params)), u_(std::move(u)), c_(std::move(c)), members_(members) {
+    hidden_.check_params(params_);
+    const Index width = hidden_.output_size();
+    if (members_ < 1 || width % members_ != 0)
+      throw std::invalid_argument("symflow::MemberwiseNetwork: " + std::to_string(width) + " stacked hidden units for " +
+                                  std::to_string(members_) + " members");
+    detail::require_shape("[U_1 ⋯ U_N]", u_.rows(), width, u_.rows(), u_.cols());
+    if (c_.rows() > 0) detail::require_shape("biases [c_1 ⋯ c_N]", u_.rows(), members_, c_.rows(), c_.cols());
   }
 
-  const Stacked& model() const { return model_; }
+  const Hidden& hidden() const { return hidden_; }
   const Params& params() const { return params_; }
+  /// N.
   Index members() const { return members_; }
-  Index classes() const { return model_.output_size() / members_; }
+  /// m.
+  Index classes() const { return u_.rows(); }
 
   /// F_1(X); ⋯; F_N(X), N·m × k.
   template <class Derived>
   Matrix outputs(const Eigen::MatrixBase<Derived>& x) const {
-    return model_.forward(params_, x);
+    return logits(detail::activate(hidden_.activation(), hidden_.forward(params_, x)));
   }
 
   /// −(1/k) Σ_i log((1/N) Σ_j softmax(F_j(x_i))_{y_i}).
@@ -105,17 +129,37 @@ class MemberwiseNetwork {
   /// ∂L/∂X of that loss.
   template <class Derived>
   Matrix loss_input_gradient(const Eigen::MatrixBase<Derived>& x, const std::vector<int>& labels) const {
-    typename Stacked::template ForwardPass<Dynamic> pass;
-    model_.forward(params_, x, pass);
+    typename Hidden::template ForwardPass<Dynamic> pass;
+    hidden_.forward(params_, x, pass);
+    const Matrix& z = pass.output();
+    const Matrix a = detail::activate(hidden_.activation(), z);
     Matrix g;
-    evaluate(pass.output(), labels, g, true);
-    Params grad(model_.size());
+    evaluate(logits(a), labels, g, true);
+    const Index m = classes(), h = hidden_width();
+    Matrix back(z.rows(), z.cols());
+    for (Index j = 0; j < members_; ++j)
+      back.middleRows(j * h, h).noalias() = u_.middleCols(j * h, h).transpose() * g.middleRows(j * m, m);
+    const Matrix dz = detail::pullback(hidden_.activation(), z, back);
+    Params grad(hidden_.size());
     Matrix gx(x.rows(), x.cols());
-    model_.backward(params_, pass, g, grad, &gx);
+    hidden_.backward(params_, pass, dz, grad, &gx);
     return gx;
   }
 
  private:
+  Index hidden_width() const { return hidden_.output_size() / members_; }
+
+  // F_j = U_j A_j + c_j for the stacked hidden activations A.
+  Matrix logits(const Matrix& a) const {
+    const Index m = classes(), h = hidden_width();
+    Matrix f(members_ * m, a.cols());
+    for (Index j = 0; j < members_; ++j) {
+      f.middleRows(j * m, m).noalias() = u_.middleCols(j * h, h) * a.middleRows(j * h, h);
+      if (c_.rows() > 0) f.middleRows(j * m, m).colwise() += c_.col(j);
+    }
+    return f;
+  }
+
   // The loss and, when asked, ∂L/∂F into g.
   Scalar evaluate(const Matrix& f, const std::vector<int>& labels, Matrix& g, bool gradient) const {
     detail::require_length("labels", f.cols(), static_cast<Index>(labels.size()));
@@ -123,7 +167,7 @@ class MemberwiseNetwork {
     using std::log;
     const Index m = classes(), k = f.cols();
     if (gradient) g.setZero(f.rows(), k);
-    Eigen::Matrix<Scalar, Dynamic, 1> lp(members_);
+    Vector lp(members_);
     Scalar total(0);
     for (Index i = 0; i < k; ++i) {
       const int y = labels[static_cast<std::size_t>(i)];
@@ -143,7 +187,7 @@ class MemberwiseNetwork {
           const auto fj = f.col(i).segment(j * m, m);
           const Scalar w = exp(lp[j] - lse) / Scalar(static_cast<double>(k));  // p_j / Σ_l p_l, over k
           const Scalar ftop = fj.maxCoeff();
-          const Eigen::Matrix<Scalar, Dynamic, 1> soft = (fj.array() - ftop).exp().matrix();
+          const Vector soft = (fj.array() - ftop).exp().matrix();
           g.col(i).segment(j * m, m) = w * soft / soft.sum();
           g(j * m + y, i) -= w;
         }
@@ -152,8 +196,9 @@ class MemberwiseNetwork {
     return total / Scalar(static_cast<double>(k));
   }
 
-  Stacked model_;
+  Hidden hidden_;
   Params params_;
+  Matrix u_, c_;
   Index members_;
 };
 
@@ -170,6 +215,8 @@ class LastLayersEnsemble {
   using Matrix = Eigen::Matrix<Scalar, Dynamic, Dynamic>;
   /// The model type of the averaged-logit network (same layers, all widths Dynamic).
   using StackedModel = typename detail::with_dynamic_widths<Model>::type;
+  /// The model type of the member-wise network's layers 1…L−1.
+  using HiddenModel = typename detail::without_last_layer<Model>::type;
   static constexpr int depth = Model::depth;
 
   /// An ensemble with no members yet around the trained model (model, θ).
@@ -268,19 +315,22 @@ class LastLayersEnsemble {
     return Classifier<StackedModel>(std::move(stacked), std::move(p));
   }
 
-  /// The member-wise network: output F_1(X); ⋯; F_N(X). Needs an elementwise activation.
-  MemberwiseNetwork<StackedModel> memberwise_network() const {
+  /// The member-wise network: outputs F_1(X); ⋯; F_N(X). Needs an elementwise activation.
+  MemberwiseNetwork<HiddenModel> memberwise_network() const {
     constexpr int L = depth;
+    auto [stacked, p] = stacked_hidden_layer(model_.width(L));
     const Index n = size(), h = model_.width(L - 1), m = model_.width(L);
-    auto [stacked, p] = stacked_hidden_layer(n * m);
-    auto u = stacked.template weight<L>(p);
-    u.setZero();
-    for (Index j = 0; j < n; ++j) u.block(j * m, j * h, m, h) = member(j).U;
-    if constexpr (Model::has_bias) {
-      auto c = stacked.template bias<L>(p);
-      for (Index j = 0; j < n; ++j) c.segment(j * m, m) = member(j).c;
+    std::array<Index, depth> widths{};
+    for (int i = 0; i < depth; ++i) widths[static_cast<std::size_t>(i)] = stacked.width(i);
+    const HiddenModel hidden(widths, model_.activation());
+    // Layers 1…L−1 fill the same leading stretch of both parameter vectors.
+    typename HiddenModel::Params hp = p.head(hidden.size());
+    Matrix u(m, n * h), c(Model::has_bias ? m : 0, n);
+    for (Index j = 0; j < n; ++j) {
+      u.middleCols(j * h, h) = member(j).U;
+      if constexpr (Model::has_bias) c.col(j) = member(j).c;
     }
-    return MemberwiseNetwork<StackedModel>(std::move(stacked), std::move(p), n);
+    return MemberwiseNetwork<HiddenModel>(hidden, std::move(hp), std::move(u), std::move(c), n);
   }
 
   /// ∂/∂X of the surrogate loss against the labels: the gradient the input attacks on the ensemble
