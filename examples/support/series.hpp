@@ -3,7 +3,8 @@
 // What the figure programs share beyond plot.hpp: numbers as short text for CSV cells and legends,
 // and where each series stands in a CSV that holds several one after the other. A gnuplot script
 // then reads series i with `every ::first_i::last_i`, which skips the other rows unparsed, instead of
-// testing every row of the file for every series it draws (2 s of drawing for Figures 3 and 6).
+// testing every row of the file for every series it draws (gnuplot's CPU time on the full-scale
+// CSVs of Figures 3 and 6: 3.6 s each that way, 0.4 and 0.2 s this way).
 
 #include <cstddef>
 #include <ostream>
