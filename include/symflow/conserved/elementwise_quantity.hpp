@@ -19,15 +19,58 @@
 /// Sign convention: as printed in eq. (48), outgoing minus incoming. For σ = identity the sum is
 /// ½Tr[UᵀU − VVᵀ] (eq. 45), that is −½ Tr of LayerImbalance.
 
+#include <algorithm>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <utility>
 
 #include "symflow/conserved/potential.hpp"
 #include "symflow/conserved/quantity.hpp"
+#include "symflow/core/reduction.hpp"
 #include "symflow/model/mlp.hpp"
 
 namespace symflow {
+
+namespace detail {
+
+/// e^x − 1 as an Eigen functor with a SIMD packet path (Cephes' expm1): for |x| ≤ 1/2 the rational
+/// form 2r/(Q(x²) − r), r = xP(x²), with full relative precision at small x; beyond, e^x − 1 with
+/// Eigen's SIMD exp, where the subtraction loses at most two bits. +∞ above log(max), −1 far below 0.
+template <class S>
+struct Expm1Kernel {
+  static constexpr S overflow = S(std::numeric_limits<S>::max_exponent) * S(0.6931471805599453);
+  template <class T> static T p(const T& s) {
+    using namespace Eigen::internal;
+    return pmadd(pmadd(pset1<T>(S(1.2617719307481059087798e-4)), s, pset1<T>(S(3.0299440770744196129956e-2))), s,
+                 pset1<T>(S(9.9999999999999999991025e-1)));
+  }
+  template <class T> static T q(const T& s) {
+    using namespace Eigen::internal;
+    return pmadd(pmadd(pmadd(pset1<T>(S(3.0019850513866445504159e-6)), s, pset1<T>(S(2.5244834034968410419224e-3))), s,
+                       pset1<T>(S(2.2726554820815502876593e-1))),
+                 s, pset1<T>(S(2.0000000000000000000897e0)));
+  }
+  S operator()(const S& x) const {
+    using std::abs;
+    using std::exp;
+    if (abs(x) > S(0.5)) return x > overflow ? std::numeric_limits<S>::infinity() : exp(x) - S(1);
+    const S r = x * p(x * x);
+    return S(2) * r / (q(x * x) - r);
+  }
+  template <class Packet>
+  Packet packetOp(const Packet& x) const {
+    using namespace Eigen::internal;
+    const Packet s = pmul(x, x);
+    const Packet r = pmul(x, p(s));
+    const Packet near = pdiv(padd(r, r), psub(q(s), r));
+    const Packet far = psub(pexp(x), pset1<Packet>(S(1)));
+    const Packet value = pselect(pcmp_lt(pset1<Packet>(S(0.5)), pabs(x)), far, near);
+    return pselect(pcmp_lt(pset1<Packet>(overflow), x), pset1<Packet>(std::numeric_limits<S>::infinity()), value);
+  }
+};
+
+}  // namespace detail
 
 /// Q ∈ R^h, Q_k = ½‖column k of W_2‖² − Σ_j Φ_σ(W_1[k, j]) (eq. 48): conserved by gradient flow
 /// when the input is X = I (see the file comment). Φ_σ is exact for symflow's activations and by
@@ -55,26 +98,62 @@ class ElementwiseQuantity {
   const Model& model() const { return model_; }
   const QuadratureOptions& quadrature() const { return options_; }
 
-  /// Q_k for every hidden unit k.
+  /// Q_k for every hidden unit k. For the quadratic potentials Q_k is a difference of two sums of
+  /// squares, formed in double for float weights (accumulator_t) before it is rounded.
   template <class D>
   Value value(const Eigen::MatrixBase<D>& p) const {
-    Value q = Scalar(0.5) * model_.template weight<2>(p).colwise().squaredNorm().transpose();
-    q.noalias() -= potentials(p);
-    return q;
+    using A = accumulator_t<Scalar>;
+    if constexpr (quadratic_potential) {
+      auto q = column_sums_of_squares(model_.template weight<2>(p));
+      q *= A(0.5);
+      q.noalias() -= quadratic_potentials(p);
+      if constexpr (std::is_same_v<A, Scalar>) return q;
+      else return q.template cast<Scalar>();
+    } else {
+      Value q = Scalar(0.5) * model_.template weight<2>(p).colwise().squaredNorm().transpose();
+      q.noalias() -= potentials(p);
+      return q;
+    }
   }
 
-  /// Σ_j Φ_σ(W_1[k, j]) for every unit k: the incoming term. The quadratic potentials are row
-  /// norms (vectorised); the others are summed column by column, in memory order.
+  /// Σ_j Φ_σ(W_1[k, j]) for every unit k: the incoming term, summed column by column, in memory
+  /// order (the quadratic potentials as row sums of squares, in double for float weights).
   template <class D>
   Value potentials(const Eigen::MatrixBase<D>& p) const {
     const auto v = model_.template weight<1>(p);
     const Activation& act = model_.activation();
-    if constexpr (std::is_same_v<Activation, Identity> || std::is_same_v<Activation, LeakyReLU>) {
-      return Scalar(0.5) * v.rowwise().squaredNorm();
-    } else if constexpr (std::is_same_v<Activation, ReLU>) {
-      return Scalar(0.5) * v.cwiseMax(Scalar(0)).rowwise().squaredNorm();
-    } else if constexpr (std::is_same_v<Activation, Homogeneous>) {
-      return (Scalar(0.5) / Scalar(act.alpha)) * v.cwiseMax(Scalar(0)).rowwise().squaredNorm();
+    if constexpr (quadratic_potential) {
+      if constexpr (std::is_same_v<accumulator_t<Scalar>, Scalar>) return quadratic_potentials(p);
+      else return quadratic_potentials(p).template cast<Scalar>();
+    } else if constexpr ((std::is_same_v<Activation, Tanh> || std::is_same_v<Activation, Sigmoid>) &&
+                         (std::is_same_v<Scalar, float> || std::is_same_v<Scalar, double>)) {
+      // Φ from e^x − 1 (detail::Expm1Kernel, SIMD) over W_1 in memory order (the weight view is
+      // contiguous), a chunk of 64 entries at a time, each added to its unit's sum in the same
+      // order as activation_potential entry by entry. tanh: Φ(v) = ½ sinh²|v| with
+      // sinh a = e(e + 2)/(2(e + 1)), e = e^a − 1 ≥ 0 for a = |v|, so nothing cancels at any v;
+      // sigmoid: Φ(v) = v + e^v − 1.
+      const detail::Expm1Kernel<Scalar> expm1;
+      constexpr Index chunk = 64;
+      Eigen::Array<Scalar, chunk, 1> phi;
+      Value out = Value::Zero(v.rows());
+      const Index rows = v.rows(), total = v.size();
+      Index k = 0;
+      for (Index start = 0; start < total; start += chunk) {
+        const Index len = std::min(chunk, total - start);
+        const Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>> x(v.data() + start, len);
+        auto e = phi.head(len);
+        if constexpr (std::is_same_v<Activation, Tanh>) {
+          e = x.abs().unaryExpr(expm1);
+          e = Scalar(0.125) * (e * (e + Scalar(2)) / (e + Scalar(1))).square();
+        } else {
+          e = x + x.unaryExpr(expm1);
+        }
+        for (Index i = 0; i < len; ++i) {
+          out[k] += e[i];
+          if (++k == rows) k = 0;
+        }
+      }
+      return out;
     } else {
       Value out = Value::Zero(v.rows());
       for (Index j = 0; j < v.cols(); ++j)
@@ -97,8 +176,33 @@ class ElementwiseQuantity {
   static std::string name() { return "elementwise_quantity"; }
 
  private:
+  static constexpr bool quadratic_potential = std::is_same_v<Activation, Identity> || std::is_same_v<Activation, LeakyReLU> ||
+                                              std::is_same_v<Activation, ReLU> || std::is_same_v<Activation, Homogeneous>;
+
+  /// Φ(v) = v²/2 (identity, LeakyReLU) or max(v, 0)²/(2α) (ReLU: α = 1, Homogeneous), summed per unit.
+  template <class D>
+  auto quadratic_potentials(const Eigen::MatrixBase<D>& p) const {
+    using A = accumulator_t<Scalar>;
+    const auto v = model_.template weight<1>(p);
+    if constexpr (std::is_same_v<Activation, Identity> || std::is_same_v<Activation, LeakyReLU>) {
+      return (A(0.5) * row_sums_of_squares(v)).eval();
+    } else if constexpr (std::is_same_v<Activation, ReLU>) {
+      return (A(0.5) * row_sums_of_squares(v.cwiseMax(Scalar(0)))).eval();
+    } else {
+      return ((A(0.5) / A(model_.activation().alpha)) * row_sums_of_squares(v.cwiseMax(Scalar(0)))).eval();
+    }
+  }
+
   Model model_;
   QuadratureOptions options_;
 };
 
 }  // namespace symflow
+
+namespace Eigen::internal {
+// Lets Eigen run the kernel a packet at a time (with the scalar operator() for the remainder).
+template <class S>
+struct functor_traits<symflow::detail::Expm1Kernel<S>> {
+  enum { Cost = 20 * NumTraits<S>::MulCost, PacketAccess = packet_traits<S>::HasExp && packet_traits<S>::HasDiv };
+};
+}  // namespace Eigen::internal

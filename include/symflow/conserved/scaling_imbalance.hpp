@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "symflow/conserved/quantity.hpp"
+#include "symflow/core/reduction.hpp"
 #include "symflow/group/equivariance.hpp"
 #include "symflow/model/activations.hpp"
 #include "symflow/model/mlp.hpp"
@@ -59,15 +60,16 @@ class ScalingImbalance {
   /// α, the degree of homogeneity of the activation.
   double degree() const { return homogeneity_degree(model_.activation()); }
 
-  /// Row norms of W_i and column norms of W_{i+1}: one streaming pass, O(h(n_{i−1} + n_{i+1})).
+  /// Row norms of W_i and column norms of W_{i+1}: one streaming pass in memory order,
+  /// O(h(n_{i−1} + n_{i+1})); sums and difference in double for float weights.
   template <class D>
   Value value(const Eigen::MatrixBase<D>& p) const {
-    const auto w_in = model_.template weight<Layer>(p);
-    const auto w_out = model_.template weight<Layer + 1>(p);
-    Value q = w_in.rowwise().squaredNorm();
-    if constexpr (Model::has_bias) q += model_.template bias<Layer>(p).cwiseAbs2();
-    q.noalias() -= Scalar(degree()) * w_out.colwise().squaredNorm().transpose();
-    return q;
+    using A = accumulator_t<Scalar>;
+    auto q = row_sums_of_squares(model_.template weight<Layer>(p));
+    if constexpr (Model::has_bias) q += model_.template bias<Layer>(p).template cast<A>().cwiseAbs2();
+    q.noalias() -= A(degree()) * column_sums_of_squares(model_.template weight<Layer + 1>(p));
+    if constexpr (std::is_same_v<A, Scalar>) return q;
+    else return q.template cast<Scalar>();
   }
 
   template <class S>

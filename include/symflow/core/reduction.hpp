@@ -75,4 +75,43 @@ accumulator_t<typename Derived::Scalar> sum_of_squares(const Eigen::DenseBase<De
   }
 }
 
+/// Σ_j x_kj² for every row k, accumulated in accumulator_t<Scalar> (double for float). The columns
+/// are added one after the other, so a column-major matrix is read once, front to back, at the
+/// memory bandwidth (a row-by-row pass strides through it and, once it leaves the caches, runs
+/// at a fraction of that).
+template <class Derived>
+Eigen::Matrix<accumulator_t<typename Derived::Scalar>, Derived::RowsAtCompileTime, 1> row_sums_of_squares(
+    const Eigen::MatrixBase<Derived>& x) {
+  using A = accumulator_t<typename Derived::Scalar>;
+  Eigen::Matrix<A, Derived::RowsAtCompileTime, 1> out = Eigen::Matrix<A, Derived::RowsAtCompileTime, 1>::Zero(x.rows());
+  if constexpr (std::is_same_v<A, typename Derived::Scalar>) {
+    for (Index j = 0; j < x.cols(); ++j) out += x.col(j).cwiseAbs2();
+  } else {
+    // A plain loop, which the compiler vectorises with SIMD conversions (Eigen 3.4 evaluates
+    // cast<double>() of float data one coefficient at a time).
+    const auto& e = x.derived();
+    A* o = out.data();
+    for (Index j = 0; j < x.cols(); ++j)
+      for (Index k = 0; k < x.rows(); ++k) {
+        const A v = static_cast<A>(e.coeff(k, j));
+        o[k] += v * v;
+      }
+  }
+  return out;
+}
+
+/// Σ_k x_kj² for every column j, accumulated in accumulator_t<Scalar> (float columns through
+/// sum_of_squares), as a column vector.
+template <class Derived>
+Eigen::Matrix<accumulator_t<typename Derived::Scalar>, Derived::ColsAtCompileTime, 1> column_sums_of_squares(
+    const Eigen::MatrixBase<Derived>& x) {
+  using A = accumulator_t<typename Derived::Scalar>;
+  Eigen::Matrix<A, Derived::ColsAtCompileTime, 1> out(x.cols());
+  for (Index j = 0; j < x.cols(); ++j) {
+    if constexpr (std::is_same_v<A, typename Derived::Scalar>) out[j] = x.col(j).squaredNorm();
+    else out[j] = static_cast<A>(sum_of_squares(x.col(j)));
+  }
+  return out;
+}
+
 }  // namespace symflow
