@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs the flagship example, Figure 3 of the paper at full scale (the drift of the
-# conserved quantity under gradient descent: 6 million steps, 34 s of CPU time spread over the cores),
+# conserved quantity under gradient descent: 6 million steps, 29 s of CPU time spread over the cores),
 # writing its CSV and PNG under out/fig3_q_drift. Arguments go to the program (e.g. --quick).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

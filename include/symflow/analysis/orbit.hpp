@@ -61,7 +61,11 @@ namespace detail {
 /// relative error of the 700 nonzero ones 7·10⁻¹⁴, JacobiSVD's 5·10⁻¹³). Eigen 3.4's
 /// divide-and-conquer BDCSVD is avoided: it was seen to return 6.9e-4 and 1.9e-12 for singular
 /// values 1.24 and 0 of an exact 54 × 81 orbit matrix.
-inline Eigen::VectorXd singular_values(const Eigen::MatrixXd& t) {
+/// A template, so that only the programs that count orbits instantiate the QR, the tridiagonal
+/// eigensolver and the Jacobi fallback (as an inline function every file including symflow.hpp
+/// compiled them: about 2 s of g++ per file).
+template <class Matrix = Eigen::MatrixXd>
+Eigen::VectorXd singular_values(const Matrix& t) {
   const Index k = std::min(t.rows(), t.cols());
   if (k == 0) return Eigen::VectorXd();
   Eigen::MatrixXd r;
