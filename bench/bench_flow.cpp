@@ -8,33 +8,19 @@
 
 #include <symflow/symflow.hpp>
 
+#include "paper_problem.hpp"
+
 namespace sf = symflow;
 using sf::Index;
 
 namespace {
 
-constexpr int n = 10, h = 50, m = 5;
+using symflow_bench::h;
+using symflow_bench::m;
+using symflow_bench::n;
 using X = Eigen::Matrix<double, n, n>;
-using Y = Eigen::Matrix<double, m, n>;
-
 template <class Activation>
-struct Problem {
-  using Net = sf::TwoLayer<double, Activation, n, h, m>;
-  Net net;
-  sf::Objective<Net, sf::MeanSquaredError, n> objective;
-  typename Net::Params theta;
-
-  Problem() : net(), objective(net, {}, X::Identity(), target()), theta(initial(net)) {}
-
-  static Y target() {
-    std::mt19937_64 rng(42);
-    return sf::random_normal<Y>(m, n, rng);
-  }
-  static typename Net::Params initial(const Net& net) {
-    std::mt19937_64 rng(7);
-    return sf::random_params(net, rng, 0.3);
-  }
-};
+using Problem = symflow_bench::PaperProblem<double, Activation>;
 
 /// symflow: one gradient-descent step, keeping L(θ) (what run() does at every step).
 template <class Activation>
@@ -51,44 +37,13 @@ void BM_GradientDescentStep(benchmark::State& state) {
   state.counters["loss"] = loss;
 }
 
-// The yardstick: the same network and loss written out by hand with fixed-size Eigen matrices
-// (tanh and the logistic function through Eigen's array functions).
-struct Relu {};
-struct TanhHand {};
-struct SigmoidHand {};
-struct IdentityHand {};
-
-/// WithX = false is the stricter yardstick that uses X = I by hand: Z = V and ∇_V = dZ.
-template <class Kind, bool WithX = true>
+/// The yardstick: the same step written out by hand (symflow_bench::HandWrittenLoop).
+template <class Activation, bool WithX = true>
 void BM_HandWrittenGradientDescentStep(benchmark::State& state) {
-  std::mt19937_64 rng(7);
-  Eigen::Matrix<double, h, n> v = sf::random_normal<Eigen::Matrix<double, h, n>>(h, n, rng, 0.3);
-  Eigen::Matrix<double, m, h> u = sf::random_normal<Eigen::Matrix<double, m, h>>(m, h, rng, 0.3);
-  const X x = X::Identity();
-  const Y y = Problem<sf::Identity>::target();
-  const double lr = 1e-3, scale = 2.0 / (m * n);
+  symflow_bench::HandWrittenLoop<double, Activation, WithX> loop(1e-3);
   double loss = 0;
   for (auto _ : state) {
-    Eigen::Matrix<double, h, n> z;
-    if constexpr (WithX) z.noalias() = v * x;
-    else z = v;
-    Eigen::Matrix<double, h, n> a;
-    if constexpr (std::is_same_v<Kind, IdentityHand>) a = z;
-    if constexpr (std::is_same_v<Kind, Relu>) a = z.cwiseMax(0.0);
-    if constexpr (std::is_same_v<Kind, TanhHand>) a = z.array().tanh().matrix();
-    if constexpr (std::is_same_v<Kind, SigmoidHand>) a = z.array().logistic().matrix();
-    const Y r = u * a - y;
-    loss = r.squaredNorm() / (m * n);
-    const Y g = scale * r;
-    const Eigen::Matrix<double, h, n> back = u.transpose() * g;
-    Eigen::Matrix<double, h, n> dz;
-    if constexpr (std::is_same_v<Kind, IdentityHand>) dz = back;
-    if constexpr (std::is_same_v<Kind, Relu>) dz = (z.array() > 0.0).select(back, 0.0);
-    if constexpr (std::is_same_v<Kind, TanhHand>) dz = back.array() * (1.0 - a.array().square());
-    if constexpr (std::is_same_v<Kind, SigmoidHand>) dz = back.array() * a.array() * (1.0 - a.array());
-    u.noalias() -= lr * g * a.transpose();
-    if constexpr (WithX) v.noalias() -= lr * dz * x.transpose();
-    else v -= lr * dz;
+    loss = loop.step();
     benchmark::DoNotOptimize(loss);
     benchmark::ClobberMemory();
   }
@@ -147,17 +102,17 @@ void BM_DormandPrinceStep(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK_TEMPLATE(BM_GradientDescentStep, sf::Identity)->Name("flow/gd_step/identity");
-BENCHMARK_TEMPLATE(BM_HandWrittenGradientDescentStep, IdentityHand)->Name("flow/gd_step_by_hand/identity");
-BENCHMARK_TEMPLATE(BM_HandWrittenGradientDescentStep, IdentityHand, false)->Name("flow/gd_step_by_hand_x_skipped/identity");
+BENCHMARK_TEMPLATE(BM_HandWrittenGradientDescentStep, sf::Identity)->Name("flow/gd_step_by_hand/identity");
+BENCHMARK_TEMPLATE(BM_HandWrittenGradientDescentStep, sf::Identity, false)->Name("flow/gd_step_by_hand_x_skipped/identity");
 BENCHMARK_TEMPLATE(BM_GradientDescentStep, sf::ReLU)->Name("flow/gd_step/relu");
-BENCHMARK_TEMPLATE(BM_HandWrittenGradientDescentStep, Relu)->Name("flow/gd_step_by_hand/relu");
-BENCHMARK_TEMPLATE(BM_HandWrittenGradientDescentStep, Relu, false)->Name("flow/gd_step_by_hand_x_skipped/relu");
+BENCHMARK_TEMPLATE(BM_HandWrittenGradientDescentStep, sf::ReLU)->Name("flow/gd_step_by_hand/relu");
+BENCHMARK_TEMPLATE(BM_HandWrittenGradientDescentStep, sf::ReLU, false)->Name("flow/gd_step_by_hand_x_skipped/relu");
 BENCHMARK_TEMPLATE(BM_GradientDescentStep, sf::Tanh)->Name("flow/gd_step/tanh");
-BENCHMARK_TEMPLATE(BM_HandWrittenGradientDescentStep, TanhHand)->Name("flow/gd_step_by_hand/tanh");
-BENCHMARK_TEMPLATE(BM_HandWrittenGradientDescentStep, TanhHand, false)->Name("flow/gd_step_by_hand_x_skipped/tanh");
+BENCHMARK_TEMPLATE(BM_HandWrittenGradientDescentStep, sf::Tanh)->Name("flow/gd_step_by_hand/tanh");
+BENCHMARK_TEMPLATE(BM_HandWrittenGradientDescentStep, sf::Tanh, false)->Name("flow/gd_step_by_hand_x_skipped/tanh");
 BENCHMARK_TEMPLATE(BM_GradientDescentStep, sf::Sigmoid)->Name("flow/gd_step/sigmoid");
-BENCHMARK_TEMPLATE(BM_HandWrittenGradientDescentStep, SigmoidHand)->Name("flow/gd_step_by_hand/sigmoid");
-BENCHMARK_TEMPLATE(BM_HandWrittenGradientDescentStep, SigmoidHand, false)->Name("flow/gd_step_by_hand_x_skipped/sigmoid");
+BENCHMARK_TEMPLATE(BM_HandWrittenGradientDescentStep, sf::Sigmoid)->Name("flow/gd_step_by_hand/sigmoid");
+BENCHMARK_TEMPLATE(BM_HandWrittenGradientDescentStep, sf::Sigmoid, false)->Name("flow/gd_step_by_hand_x_skipped/sigmoid");
 BENCHMARK_TEMPLATE(BM_GradientDescentStepDynamic, sf::Tanh)->Name("flow/gd_step_dynamic/tanh");
 BENCHMARK_TEMPLATE(BM_RungeKutta4Step, sf::Tanh)->Name("flow/rk4_step/tanh");
 BENCHMARK_TEMPLATE(BM_DormandPrinceStep, sf::Tanh)->Name("flow/dormand_prince_step/tanh");
