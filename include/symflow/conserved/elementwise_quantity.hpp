@@ -187,9 +187,9 @@ class ElementwiseQuantity {
     if constexpr (std::is_same_v<Activation, Identity> || std::is_same_v<Activation, LeakyReLU>) {
       return (A(0.5) * row_sums_of_squares(v)).eval();
     } else if constexpr (std::is_same_v<Activation, ReLU>) {
-      return (A(0.5) * row_sums_of_squares(v.cwiseMax(Scalar(0)))).eval();
+      return (A(0.5) * row_sums_of_squares<true>(v)).eval();
     } else {
-      return ((A(0.5) / A(model_.activation().alpha)) * row_sums_of_squares(v.cwiseMax(Scalar(0)))).eval();
+      return ((A(0.5) / A(model_.activation().alpha)) * row_sums_of_squares<true>(v)).eval();
     }
   }
 

@@ -75,43 +75,64 @@ accumulator_t<typename Derived::Scalar> sum_of_squares(const Eigen::DenseBase<De
   }
 }
 
-/// Σ_j x_kj² for every row k, accumulated in accumulator_t<Scalar> (double for float). The columns
-/// are added one after the other, so a column-major matrix is read once, front to back, at the
-/// memory bandwidth (a row-by-row pass strides through it and, once it leaves the caches, runs
-/// at a fraction of that).
-template <class Derived>
+/// Σ_j x_kj² (PositivePart: Σ_j max(x_kj, 0)²) for every row k of a column-major matrix with
+/// contiguous columns (a weight view), accumulated in accumulator_t<Scalar> (double for float).
+/// Beyond 64k entries the columns are added one after the other, so the matrix is read once,
+/// front to back, at the memory bandwidth (a row-by-row pass strides through it and, once it
+/// leaves the caches, runs at a fraction of that); float data goes through a plain loop, which the
+/// compiler vectorises with SIMD conversions.
+template <bool PositivePart = false, class Derived>
 Eigen::Matrix<accumulator_t<typename Derived::Scalar>, Derived::RowsAtCompileTime, 1> row_sums_of_squares(
     const Eigen::MatrixBase<Derived>& x) {
-  using A = accumulator_t<typename Derived::Scalar>;
+  using S = typename Derived::Scalar;
+  using A = accumulator_t<S>;
+  static_assert(bool(Derived::Flags & Eigen::DirectAccessBit) && !bool(Derived::Flags & Eigen::RowMajorBit),
+                "symflow::row_sums_of_squares: a column-major matrix with direct access");
+  if constexpr (std::is_same_v<A, S>) {
+    if (x.size() <= (Index{1} << 16)) {
+      if constexpr (PositivePart) return x.cwiseMax(S(0)).rowwise().squaredNorm();
+      else return x.rowwise().squaredNorm();
+    }
+  }
   Eigen::Matrix<A, Derived::RowsAtCompileTime, 1> out = Eigen::Matrix<A, Derived::RowsAtCompileTime, 1>::Zero(x.rows());
-  if constexpr (std::is_same_v<A, typename Derived::Scalar>) {
-    for (Index j = 0; j < x.cols(); ++j) out += x.col(j).cwiseAbs2();
-  } else {
-    // A plain loop, which the compiler vectorises with SIMD conversions (Eigen 3.4 evaluates
-    // cast<double>() of float data one coefficient at a time).
-    const auto& e = x.derived();
-    A* o = out.data();
-    for (Index j = 0; j < x.cols(); ++j)
-      for (Index k = 0; k < x.rows(); ++k) {
-        const A v = static_cast<A>(e.coeff(k, j));
-        o[k] += v * v;
-      }
+  A* o = out.data();
+  const Index rows = x.rows();
+  for (Index j = 0; j < x.cols(); ++j) {
+    const S* column = x.derived().data() + j * x.derived().outerStride();
+    for (Index k = 0; k < rows; ++k) {
+      const A v = static_cast<A>(column[k]);
+      // max(v, 0)² as v² · [v > 0], without a branch (the signs of weights are random).
+      if constexpr (PositivePart) o[k] += v * v * static_cast<A>(v > A(0));
+      else o[k] += v * v;
+    }
   }
   return out;
 }
 
-/// Σ_k x_kj² for every column j, accumulated in accumulator_t<Scalar> (float columns through
-/// sum_of_squares), as a column vector.
+/// Σ_k x_kj² for every column j, accumulated in accumulator_t<Scalar>, as a column vector (float
+/// columns of 256 entries or more through sum_of_squares).
 template <class Derived>
 Eigen::Matrix<accumulator_t<typename Derived::Scalar>, Derived::ColsAtCompileTime, 1> column_sums_of_squares(
     const Eigen::MatrixBase<Derived>& x) {
   using A = accumulator_t<typename Derived::Scalar>;
-  Eigen::Matrix<A, Derived::ColsAtCompileTime, 1> out(x.cols());
-  for (Index j = 0; j < x.cols(); ++j) {
-    if constexpr (std::is_same_v<A, typename Derived::Scalar>) out[j] = x.col(j).squaredNorm();
-    else out[j] = static_cast<A>(sum_of_squares(x.col(j)));
+  if constexpr (std::is_same_v<A, typename Derived::Scalar>) {
+    return x.colwise().squaredNorm().transpose();
+  } else {
+    Eigen::Matrix<A, Derived::ColsAtCompileTime, 1> out(x.cols());
+    for (Index j = 0; j < x.cols(); ++j) {
+      if (x.rows() >= 256) {
+        out[j] = static_cast<A>(sum_of_squares(x.col(j)));
+      } else {
+        A total = 0;
+        for (Index k = 0; k < x.rows(); ++k) {
+          const A v = static_cast<A>(x.coeff(k, j));
+          total += v * v;
+        }
+        out[j] = total;
+      }
+    }
+    return out;
   }
-  return out;
 }
 
 }  // namespace symflow
