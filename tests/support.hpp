@@ -2,7 +2,10 @@
 #pragma once
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <random>
+#include <string>
+#include <type_traits>
 
 #include <symflow/symflow.hpp>
 #include <symflow/testing.hpp>
@@ -28,6 +31,25 @@ Matrix one_hot(std::mt19937_64& rng, Index classes, Index samples) {
   std::uniform_int_distribution<Index> pick(0, classes - 1);
   for (Index j = 0; j < samples; ++j) y(pick(rng), j) = 1;
   return y;
+}
+
+/// A user activation that knows only σ and σ′: softplus, σ = log(1 + eᶻ), σ′ = sigmoid > 0, so
+/// eq. (48) integrates σ/σ′ numerically.
+struct Softplus {
+  template <class S> S value(const S& z) const {
+    using std::exp;
+    using std::log1p;
+    return z > S(0) ? z + log1p(exp(-z)) : log1p(exp(z));
+  }
+  template <class S> S derivative(const S& z) const { return Sigmoid{}.value(z); }
+  static std::string name() { return "softplus"; }
+};
+
+/// |v| of a scalar quantity, ‖v‖ of a vector or matrix one.
+template <class V>
+double magnitude(const V& v) {
+  if constexpr (std::is_arithmetic_v<V>) return std::abs(static_cast<double>(v));
+  else return static_cast<double>(v.norm());
 }
 
 }  // namespace symflow::test

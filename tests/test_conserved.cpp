@@ -10,6 +10,7 @@
 namespace sf = symflow;
 namespace st = symflow::testing;
 using sf::test::rng_for;
+using sf::test::Softplus;
 
 namespace {
 
@@ -96,16 +97,6 @@ TEST_CASE("quadrature reports a non-finite integrand", "[conserved][quadrature]"
 }
 
 namespace {
-
-// A user activation that knows only σ and σ′: softplus, σ = log(1 + eᶻ), σ′ = sigmoid > 0.
-struct Softplus {
-  template <class S> S value(const S& z) const {
-    using std::exp;
-    using std::log1p;
-    return z > S(0) ? z + log1p(exp(-z)) : log1p(exp(z));
-  }
-  template <class S> S derivative(const S& z) const { return sf::Sigmoid{}.value(z); }
-};
 
 // tanh again, but as a user type with no closed-form potential, so symflow integrates σ/σ′. The
 // derivative is 1/cosh²z written without cancellation (1 − tanh² loses digits for large |z|).

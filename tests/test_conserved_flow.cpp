@@ -11,14 +11,10 @@
 namespace sf = symflow;
 namespace st = symflow::testing;
 using sf::test::rng_for;
+using sf::test::magnitude;
+using sf::test::Softplus;
 
 namespace {
-
-template <class V>
-double magnitude(const V& v) {
-  if constexpr (std::is_arithmetic_v<V>) return std::abs(static_cast<double>(v));
-  else return static_cast<double>(v.norm());
-}
 
 struct Outcome {
   double loss_ratio = 0;  // L(θ₀)/L(θ_end)
@@ -76,17 +72,6 @@ auto whitened_problem(const Net& net, std::mt19937_64& rng) {
   const auto y = net.forward(teacher, x);
   return std::make_pair(x, y);
 }
-
-// A user activation that knows only σ and σ′: softplus.
-struct Softplus {
-  template <class S> S value(const S& z) const {
-    using std::exp;
-    using std::log1p;
-    return z > S(0) ? z + log1p(exp(-z)) : log1p(exp(z));
-  }
-  template <class S> S derivative(const S& z) const { return sf::Sigmoid{}.value(z); }
-  static std::string name() { return "softplus"; }
-};
 
 // A smooth radial profile f(r) = 1/(1 + r²).
 struct InverseQuadratic {

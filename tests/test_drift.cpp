@@ -12,6 +12,7 @@
 namespace sf = symflow;
 namespace st = symflow::testing;
 using sf::test::rng_for;
+using sf::test::Softplus;
 
 namespace {
 
@@ -87,17 +88,6 @@ TEST_CASE("eq. (41) is the exact one-step change of Tr[UᵀU − VVᵀ], within 
 }
 
 namespace {
-
-// A user activation that knows only σ and σ′: softplus.
-struct Softplus {
-  template <class S> S value(const S& z) const {
-    using std::exp;
-    using std::log1p;
-    return z > S(0) ? z + log1p(exp(-z)) : log1p(exp(z));
-  }
-  template <class S> S derivative(const S& z) const { return sf::Sigmoid{}.value(z); }
-  static std::string name() { return "softplus"; }
-};
 
 /// Drift of eq. (48) (summed over units) over a gradient-descent run: net change and total
 /// variation Σ|Q_{t+1} − Q_t|.

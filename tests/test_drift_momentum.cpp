@@ -12,14 +12,9 @@
 namespace sf = symflow;
 namespace st = symflow::testing;
 using sf::test::rng_for;
+using sf::test::magnitude;
 
 namespace {
-
-template <class V>
-double magnitude(const V& v) {
-  if constexpr (std::is_arithmetic_v<V>) return std::abs(static_cast<double>(v));
-  else return static_cast<double>(v.norm());
-}
 
 /// Runs heavy ball for `steps` steps and checks both discrete identities at every step, to `tol`
 /// relative to ‖θ_t‖(‖v_{t+1}‖ + β‖v_t‖) + ‖v_{t+1}‖², the size of the bilinear terms (rounding of the
