@@ -207,6 +207,37 @@ TEST_CASE("double sums of squares are summed in blocks with compensated block to
   CHECK(std::abs((sf::sum_of_squares(x) - static_cast<double>(reference)) / static_cast<double>(reference)) <= 3e-16);
 }
 
+TEMPLATE_TEST_CASE("row sums of squares add the columns in order, several columns per pass",
+                   "[kernels][reduction]", float, double) {
+  // 300 × 301 (more than 64k entries, the streaming path): 301 columns are whole groups of 8 (double)
+  // or 16 (float) plus a remainder. Columns added in order give the very sums of a left-to-right loop
+  // in double, bit for bit; a block of a larger matrix (outer stride 307) gives the same.
+  auto rng = rng_for(3);
+  std::normal_distribution<double> normal;
+  Eigen::Matrix<TestType, Eigen::Dynamic, Eigen::Dynamic> big(307, 301);
+  for (auto& v : big.reshaped()) v = static_cast<TestType>(normal(rng));
+  const Eigen::Matrix<TestType, Eigen::Dynamic, Eigen::Dynamic> x = big.topRows(300);
+  Eigen::VectorXd plain = Eigen::VectorXd::Zero(300), positive = Eigen::VectorXd::Zero(300);
+  for (int j = 0; j < x.cols(); ++j)
+    for (int k = 0; k < x.rows(); ++k) {
+      const double v = x(k, j);
+      plain[k] += v * v;
+      positive[k] += v > 0 ? v * v : 0.0;
+    }
+  const auto rows = sf::row_sums_of_squares(x);
+  static_assert(std::is_same_v<typename decltype(rows)::Scalar, double>);
+  CHECK((rows.array() == plain.array()).all());
+  CHECK((sf::row_sums_of_squares<true>(x).array() == positive.array()).all());
+  CHECK((sf::row_sums_of_squares(big.topRows(300)).array() == plain.array()).all());
+  // Column sums: compensated per column, within a few roundings of the long-double sums.
+  const Eigen::VectorXd columns = sf::column_sums_of_squares(x);
+  for (int j = 0; j < x.cols(); ++j) {
+    long double column = 0;
+    for (int k = 0; k < x.rows(); ++k) column += static_cast<long double>(x(k, j)) * x(k, j);
+    CHECK(std::abs(columns[j] - static_cast<double>(column)) <= 1e-15 * static_cast<double>(column));
+  }
+}
+
 TEST_CASE("the float layer-imbalance trace keeps its digits although it is a difference of nearly equal sums",
           "[kernels][reduction]") {
   // m = h = n: E Tr Q = 0 under Xavier initialisation, while each sum is about h = 300.

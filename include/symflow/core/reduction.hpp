@@ -55,6 +55,22 @@ double blocked_sum_of_squares(const T* x, Index n) {
   return total + compensation;
 }
 
+/// o[k] += Σ_t c_t[k]² (PositivePart: max(c_t[k], 0)²) over Columns columns c_t, k < rows; the
+/// columns are added in order t = 0, 1, …, exactly as one column after the other would add them.
+template <bool PositivePart, int Columns, class S, class A>
+void add_squares_of_columns(A* o, Index rows, const S* first, Index stride) {
+  for (Index k = 0; k < rows; ++k) {
+    A s = o[k];
+    for (int t = 0; t < Columns; ++t) {
+      const A v = static_cast<A>(first[t * stride + k]);
+      // max(v, 0)² as v² · [v > 0], without a branch (the signs of weights are random).
+      if constexpr (PositivePart) s += v * v * static_cast<A>(v > A(0));
+      else s += v * v;
+    }
+    o[k] = s;
+  }
+}
+
 }  // namespace detail
 
 /// ‖x‖²_F = Σ x_ij², accumulated in double for float and double data (returned as
@@ -77,10 +93,12 @@ accumulator_t<typename Derived::Scalar> sum_of_squares(const Eigen::DenseBase<De
 
 /// Σ_j x_kj² (PositivePart: Σ_j max(x_kj, 0)²) for every row k of a column-major matrix with
 /// contiguous columns (a weight view), accumulated in accumulator_t<Scalar> (double for float).
-/// Beyond 64k entries the columns are added one after the other, so the matrix is read once,
-/// front to back, at the memory bandwidth (a row-by-row pass strides through it and, once it
-/// leaves the caches, runs at a fraction of that); float data goes through a plain loop, which the
-/// compiler vectorises with SIMD conversions.
+/// Beyond 64k entries the matrix is read once, front to back, at the memory bandwidth (a
+/// row-by-row pass strides through it and, once it leaves the caches, runs at a fraction of that):
+/// the columns are added into the vector of row sums several at a time (8 in double, 16 in float),
+/// so that this vector, as large as the L1 cache when a layer has 4000 units, is read and written
+/// once per group instead of once per column — at 4000 × 4000, 18–21 GB/s instead of 9–11.
+/// Float data goes through plain loops, which the compiler vectorises with SIMD conversions.
 template <bool PositivePart = false, class Derived>
 Eigen::Matrix<accumulator_t<typename Derived::Scalar>, Derived::RowsAtCompileTime, 1> row_sums_of_squares(
     const Eigen::MatrixBase<Derived>& x) {
@@ -95,29 +113,32 @@ Eigen::Matrix<accumulator_t<typename Derived::Scalar>, Derived::RowsAtCompileTim
     }
   }
   Eigen::Matrix<A, Derived::RowsAtCompileTime, 1> out = Eigen::Matrix<A, Derived::RowsAtCompileTime, 1>::Zero(x.rows());
-  A* o = out.data();
-  const Index rows = x.rows();
-  for (Index j = 0; j < x.cols(); ++j) {
-    const S* column = x.derived().data() + j * x.derived().outerStride();
-    for (Index k = 0; k < rows; ++k) {
-      const A v = static_cast<A>(column[k]);
-      // max(v, 0)² as v² · [v > 0], without a branch (the signs of weights are random).
-      if constexpr (PositivePart) o[k] += v * v * static_cast<A>(v > A(0));
-      else o[k] += v * v;
-    }
+  const Index stride = x.derived().outerStride();
+  const S* data = x.derived().data();
+  Index j = 0;
+  // Fixed-size matrices are small (they live on the stack): one column at a time suffices.
+  if constexpr (Derived::ColsAtCompileTime == Dynamic) {
+    constexpr int group = std::is_same_v<S, float> ? 16 : 8;
+    for (; j + group <= x.cols(); j += group)
+      detail::add_squares_of_columns<PositivePart, group>(out.data(), x.rows(), data + j * stride, stride);
   }
+  for (; j < x.cols(); ++j)
+    detail::add_squares_of_columns<PositivePart, 1>(out.data(), x.rows(), data + j * stride, stride);
   return out;
 }
 
 /// Σ_k x_kj² for every column j, accumulated in accumulator_t<Scalar>, as a column vector (float
-/// columns of 256 entries or more through sum_of_squares).
+/// and double columns of 256 entries or more through sum_of_squares: compensated, and at 4000 × 4000
+/// in double a little faster than Eigen's per-column reduction, 16.3 against 15 GB/s).
 template <class Derived>
 Eigen::Matrix<accumulator_t<typename Derived::Scalar>, Derived::ColsAtCompileTime, 1> column_sums_of_squares(
     const Eigen::MatrixBase<Derived>& x) {
-  using A = accumulator_t<typename Derived::Scalar>;
-  if constexpr (std::is_same_v<A, typename Derived::Scalar>) {
-    return x.colwise().squaredNorm().transpose();
-  } else {
+  using S = typename Derived::Scalar;
+  using A = accumulator_t<S>;
+  if constexpr (std::is_same_v<A, S>) {
+    if (!std::is_same_v<S, double> || x.rows() < 256) return x.colwise().squaredNorm().transpose();
+  }
+  {
     Eigen::Matrix<A, Derived::ColsAtCompileTime, 1> out(x.cols());
     for (Index j = 0; j < x.cols(); ++j) {
       if (x.rows() >= 256) {
