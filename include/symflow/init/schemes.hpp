@@ -10,7 +10,9 @@
 ///                                                      xavier_normal_)
 ///   HeNormal       Var W_i = 2/n_{i−1}                (He et al. 2015, for ReLU)
 /// The fan-based schemes set biases to zero. Draws are made in double and cast to the model's
-/// scalar, in the order of θ, from the generator the caller passes.
+/// scalar, in the order of θ, from the generator the caller passes, by the ziggurat sampler
+/// symflow::NormalDistribution (twice as fast as std::normal_distribution: sweeps of Q statistics
+/// spend most of their time drawing weights).
 
 #include <cmath>
 #include <concepts>
@@ -18,6 +20,7 @@
 #include <string>
 
 #include "symflow/core/config.hpp"
+#include "symflow/core/normal_distribution.hpp"
 
 namespace symflow {
 
@@ -64,7 +67,7 @@ template <class Model, InitScheme Scheme, class Rng>
 typename Model::Params initialize(const Model& model, const Scheme& scheme, Rng& rng) {
   using Scalar = typename Model::Scalar;
   typename Model::Params p = model.zero_params();
-  std::normal_distribution<double> normal(0.0, 1.0);
+  const NormalDistribution normal;
   for (int i = 1; i <= Model::depth; ++i) {
     const double sw = std::sqrt(scheme.weight_variance(model.width(i - 1), model.width(i)));
     auto w = model.weight_at(i, p);
