@@ -108,7 +108,8 @@ TEST_CASE("the tail beyond R is drawn as often as the density says, and with its
   CHECK(kolmogorov_smirnov(beyond, conditional_cdf(r)) < ks_critical);
 }
 
-TEST_CASE("mean and standard deviation scale the standard draws; streams are reproducible", "[normal]") {
+TEST_CASE("mean and standard deviation scale the standard draws, streams are reproducible, bad parameters are refused",
+          "[normal]") {
   std::mt19937_64 a(42), b(42);
   const sf::NormalDistribution normal(2.0, 3.0);
   CHECK(normal.mean() == 2.0);
@@ -119,4 +120,9 @@ TEST_CASE("mean and standard deviation scale the standard draws; streams are rep
   std::vector<double> z(100000);
   for (auto& v : z) v = sf::NormalDistribution::standard(narrow);
   CHECK(kolmogorov_smirnov(z, normal_cdf) < ks_critical);
+  // Zero spread gives the mean; a negative or non-finite one is refused with the values named.
+  CHECK(sf::NormalDistribution(1.5, 0.0)(a) == 1.5);
+  CHECK_THROWS_WITH(sf::NormalDistribution(0.0, -1.0), Catch::Contains("standard deviation -1.000000"));
+  CHECK_THROWS_AS(sf::NormalDistribution(std::nan(""), 1.0), std::invalid_argument);
+  CHECK_THROWS_AS(sf::NormalDistribution(0.0, INFINITY), std::invalid_argument);
 }

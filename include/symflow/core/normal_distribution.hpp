@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <stdexcept>
+#include <string>
 
 namespace symflow {
 
@@ -106,7 +108,12 @@ double normal_beyond(G& g, double r) {
 /// speed matters (a different stream from the same seed).
 class NormalDistribution {
  public:
-  explicit NormalDistribution(double mean = 0.0, double stddev = 1.0) : mean_(mean), stddev_(stddev) {}
+  /// Throws std::invalid_argument unless the mean is finite and the standard deviation finite and ≥ 0.
+  explicit NormalDistribution(double mean = 0.0, double stddev = 1.0) : mean_(mean), stddev_(stddev) {
+    if (!std::isfinite(mean) || !std::isfinite(stddev) || stddev < 0)
+      throw std::invalid_argument("symflow::NormalDistribution: mean " + std::to_string(mean) + " and standard deviation " +
+                                  std::to_string(stddev) + "; expected a finite mean and a finite standard deviation >= 0");
+  }
 
   double mean() const { return mean_; }
   double stddev() const { return stddev_; }
