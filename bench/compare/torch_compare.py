@@ -362,7 +362,7 @@ def markdown(results):
               "| threads | activation | draws | m = h = n | PyTorch s | symflow s | ratio, wall-clock | mean Q (PyTorch / symflow) |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results["qstats"]:
-        lines.append("| %d | %s | %d | %d | %.3f (%.3f) | %.4f (%.4f) | %.1f× | %.4g / %.4g%s |" % (
+        lines.append("| %d | %s | %d | %d | %.3f (%.3f) | %.4f (%.4f) | %.1f× | %.7g / %.7g%s |" % (
             r["threads"], r["activation"], r["draws"], r["size"], r["torch_seconds"], r["torch_cpu_seconds"],
             r["symflow_seconds"], r["symflow_cpu_seconds"], r["ratio"],
             r["mean_torch"], r["mean_symflow"], "" if r["means_agree_within_5_se"] else " (differ!)"))
