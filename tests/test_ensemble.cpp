@@ -243,13 +243,8 @@ TEST_CASE("the classifier's input gradient is the derivative of its cross-entrop
     const Matrix x = uniform_inputs(rng, 6, 5);
     const std::vector<int> y = random_labels(rng, 4, 5);
     const Matrix g = c.loss_input_gradient(x, y);
-    Matrix fd(x.rows(), x.cols());
-    for (sf::Index i = 0; i < x.size(); ++i) {
-      Matrix up = x, down = x;
-      up(i) += 1e-5;
-      down(i) -= 1e-5;
-      fd(i) = (c.loss(up, y) - c.loss(down, y)) / 2e-5;
-    }
+    // Inputs lie in [0, 1], so the step is 1e-5 for every entry.
+    const Matrix fd = st::finite_difference_gradient([&](const Matrix& in) { return c.loss(in, y); }, x, 1e-5);
     CHECK(st::relative_error(g, fd) <= 1e-7);
   }
   CHECK_THROWS_WITH(sf::one_hot_targets<double>({0, 4}, 4), Catch::Contains("label 4 of sample 1 is outside the classes 0…3"));
@@ -362,13 +357,7 @@ TEST_CASE("the member-wise network gives each member's logits; its loss is the e
       for (sf::Index j = 0; j < 4; ++j) CHECK(st::relative_error(f.middleRows(m * j, m), e.member_outputs(j, a)) <= 1e-14);
       CHECK(st::relative_error(w.loss(x, y), e.evaluate(x, y).loss()) <= 1e-13);
       const Matrix g = e.loss_input_gradient(x, y, sf::EnsembleSurrogate::averaged_probabilities);
-      Matrix fd(x.rows(), x.cols());
-      for (sf::Index i = 0; i < x.size(); ++i) {
-        Matrix up = x, down = x;
-        up(i) += 1e-5;
-        down(i) -= 1e-5;
-        fd(i) = (w.loss(up, y) - w.loss(down, y)) / 2e-5;
-      }
+      const Matrix fd = st::finite_difference_gradient([&](const Matrix& in) { return w.loss(in, y); }, x, 1e-5);
       INFO("trial " << trial);
       CHECK(st::relative_error(g, fd) <= 1e-7);
     }

@@ -30,22 +30,24 @@ Scalar central_step() {
   return std::cbrt(std::numeric_limits<Scalar>::epsilon());
 }
 
-/// Central differences of a scalar function f : R^d → R at θ, with step h·max(1, |θ_i|).
+/// Central differences of a scalar function f : R^d → R at θ, with step h·max(1, |θ_i|). θ may be
+/// a vector or a matrix (an input X, say); its entries are perturbed in storage order and the
+/// gradient has θ's shape.
 template <class F, class Params>
 Params finite_difference_gradient(const F& f, const Params& theta,
                                   typename Params::Scalar h = central_step<typename Params::Scalar>()) {
   using S = typename Params::Scalar;
-  Params g(theta.size());
+  Params g = Params::Zero(theta.rows(), theta.cols());
   Params t = theta;
   for (Index i = 0; i < theta.size(); ++i) {
     using std::abs;
-    const S step = h * std::max(S(1), abs(theta[i]));
-    t[i] = theta[i] + step;
+    const S step = h * std::max(S(1), abs(theta(i)));
+    t(i) = theta(i) + step;
     const S up = f(t);
-    t[i] = theta[i] - step;
+    t(i) = theta(i) - step;
     const S down = f(t);
-    t[i] = theta[i];
-    g[i] = (up - down) / (S(2) * step);
+    t(i) = theta(i);
+    g(i) = (up - down) / (S(2) * step);
   }
   return g;
 }
