@@ -12,7 +12,7 @@
 /// take the exact tests (the wedge between x_{i+1} and x_i, the tail by Marsaglia's exponential
 /// method), so the draws are exactly N(0, 1) up to the rounding of double.
 ///
-/// With std::mt19937_64 a draw takes about 5 ns, against about 10.5 ns for std::normal_distribution
+/// With std::mt19937_64 a draw takes about 4.2 ns, against about 10.5 ns for std::normal_distribution
 /// (Marsaglia's polar method: two uniforms, a rejection and a logarithm per pair); the streams of
 /// the two differ, each reproducible from its seed.
 
@@ -55,7 +55,7 @@ struct ZigguratTable {
 
   /// R is the root of the closure condition (the 128th layer has area V too), found by bisection
   /// to the last bit, so that every layer has the same area to rounding (Marsaglia and Tsang
-  /// give R = 3.442619855899, equal to it within 1e-12).
+  /// give R = 3.442619855899; the root found here differs from it by 2.4e-12).
   ZigguratTable() {
     double lo = 3.0, hi = 4.0;
     for (int k = 0; k < 200 && lo < hi; ++k) {
@@ -137,7 +137,7 @@ class NormalDistribution {
       // The wedge: a uniform height in [f(x_i), f(x_{i+1})] against the density at z.
       const double z = u * t.x[layer];
       const double height = t.f[layer] + detail::open_unit(detail::random_word(g)) * (t.f[layer + 1] - t.f[layer]);
-      if (height < std::exp(-0.5 * z * z)) return with_sign(z, word);
+      if (height < t.density(z)) return with_sign(z, word);
     }
   }
 

@@ -138,22 +138,20 @@ Eigen::Matrix<accumulator_t<typename Derived::Scalar>, Derived::ColsAtCompileTim
   if constexpr (std::is_same_v<A, S>) {
     if (!std::is_same_v<S, double> || x.rows() < 256) return x.colwise().squaredNorm().transpose();
   }
-  {
-    Eigen::Matrix<A, Derived::ColsAtCompileTime, 1> out(x.cols());
-    for (Index j = 0; j < x.cols(); ++j) {
-      if (x.rows() >= 256) {
-        out[j] = static_cast<A>(sum_of_squares(x.col(j)));
-      } else {
-        A total = 0;
-        for (Index k = 0; k < x.rows(); ++k) {
-          const A v = static_cast<A>(x.coeff(k, j));
-          total += v * v;
-        }
-        out[j] = total;
+  Eigen::Matrix<A, Derived::ColsAtCompileTime, 1> out(x.cols());
+  for (Index j = 0; j < x.cols(); ++j) {
+    if (x.rows() >= 256) {
+      out[j] = static_cast<A>(sum_of_squares(x.col(j)));
+    } else {
+      A total = 0;
+      for (Index k = 0; k < x.rows(); ++k) {
+        const A v = static_cast<A>(x.coeff(k, j));
+        total += v * v;
       }
+      out[j] = total;
     }
-    return out;
   }
+  return out;
 }
 
 }  // namespace symflow
