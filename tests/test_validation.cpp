@@ -86,6 +86,10 @@ TEST_CASE("a fixed-size model refuses a run-time input of the wrong shape before
   CHECK_THAT(message_of([&] { (void)sf::momentum_charge(trace, theta_long, theta_long); }), Contains("θ has shape 30x1"));
   CHECK_THAT(message_of([&] { (void)sf::directional_derivative(trace, theta_long, theta_long); }),
              Contains("θ has shape 30x1"));
+  const auto gl = sf::symmetry<1>(net);
+  const Eigen::Matrix<double, 6, 6> m = Eigen::Matrix<double, 6, 6>::Identity();
+  CHECK_THAT(message_of([&] { (void)sf::lie_quantity(gl, m).through_generator(theta_long); }), Contains("θ has shape 30x1"));
+  CHECK_THAT(message_of([&] { (void)sf::with_layer_imbalance_trace<1>(net, theta_long, 1.0); }), Contains("θ has shape 30x1"));
 }
 
 TEST_CASE("a model given fewer or more run-time widths than its type has says both counts", "[validation][widths]") {
