@@ -36,7 +36,7 @@ namespace symflow {
 /// Lanes per batch that fill one SIMD register of the target (8 doubles or 16 floats with
 /// AVX-512, 4 or 8 with AVX, 2 or 4 with SSE2).
 template <class Scalar>
-inline constexpr int native_lanes = Eigen::internal::unpacket_traits<typename Eigen::internal::packet_traits<Scalar>::type>::size;
+inline constexpr int native_lanes = Eigen::internal::packet_traits<Scalar>::size;
 
 /// θ of W runs of a fixed-size model, lanes innermost: entry i of run l at data()[i·W + l].
 template <MlpModel Net, int W = native_lanes<typename Net::Scalar>>
