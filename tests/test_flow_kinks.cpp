@@ -48,8 +48,9 @@ TEST_CASE("Dormand–Prince ends a step exactly where a pre-activation crosses 0
   Index crossings = 0;
   double worst = 0;  // |z| / (ε(|W||X|)) at the crossings
   for (int trial = 0; trial < 4; ++trial) {
-    const auto [objective, theta0] = leaky_problem(trial, 0.01);
-    Net::Params theta = theta0;
+    const Problem problem = leaky_problem(trial, 0.01);
+    const NetObjective& objective = problem.objective;
+    Net::Params theta = problem.theta;
     Eigen::MatrixXd previous = pre_activations(objective, theta), previous_scale = rounding_scale(objective, theta);
     const auto observer = [&](const sf::Snapshot<Net::Params>& s) {
       const Eigen::MatrixXd z = pre_activations(objective, s.theta), scale = rounding_scale(objective, s.theta);
@@ -81,7 +82,9 @@ TEST_CASE("Dormand–Prince at kinks: reference accuracy and step counts against
     Index steps[2]{};
     double errors[2]{};
     for (int smooth = 0; smooth < 2; ++smooth) {
-      const auto [objective, theta0] = leaky_problem(trial, smooth ? 1.0 : 0.01);
+      const Problem problem = leaky_problem(trial, smooth ? 1.0 : 0.01);
+      const NetObjective& objective = problem.objective;
+      const Net::Params& theta0 = problem.theta;
       const sf::Stopping stop{.max_steps = 100000, .max_time = 5.0};
       Net::Params reference = theta0, theta = theta0;
       REQUIRE(sf::run(sf::DormandPrince{.rtol = 1e-13, .atol = 1e-13}, objective, reference, stop).reason ==
@@ -159,7 +162,9 @@ TEST_CASE("Dormand–Prince reports a stall with the kink where it stalls", "[fl
 }
 
 TEST_CASE("DormandPrince validates its parameters, naming them", "[flow][kinks][validation]") {
-  const auto [objective, theta] = leaky_problem(0, 0.01);
+  const Problem problem = leaky_problem(0, 0.01);
+  const NetObjective& objective = problem.objective;
+  const Net::Params& theta = problem.theta;
   const auto start = [&](const sf::DormandPrince& method) { (void)method.start(objective, theta); };
   const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
   CHECK_NOTHROW(start(sf::DormandPrince{}));

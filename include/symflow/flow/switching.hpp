@@ -255,10 +255,12 @@ class SwitchingSurfaces {
     const Model& model = objective.model();
     for (int i = 1; i < depth; ++i) {
       auto dz = block(rate_, model, i);
-      if (i == 1) dz.noalias() = -(model.weight_at(1, field) * objective.inputs());
-      else {
-        dz.noalias() = -(model.weight_at(i, field) * post_[i - 1]);
-        dz.noalias() += model.weight_at(i, theta) * post_rate_[i - 1];
+      if (i == 1) {
+        dz.noalias() = model.weight_at(1, field) * objective.inputs();
+        dz = -dz;
+      } else {
+        dz.noalias() = model.weight_at(i, theta) * post_rate_[i - 1];
+        dz.noalias() -= model.weight_at(i, field) * post_[i - 1];
       }
       if constexpr (Model::has_bias) dz.colwise() -= bias(model, i, field);
       post_rate_[i].array() = dz.array() * block(slope_, model, i).array();
