@@ -189,7 +189,7 @@ TEST_CASE("layered models name wrong shapes", "[sequential][errors]") {
   const Eigen::VectorXd theta = net.zero_params(), wrong = Eigen::VectorXd::Zero(3);
   CHECK_THROWS_WITH(net.forward(theta, Eigen::MatrixXd::Zero(59, 2)), Catch::Contains("expected 60 rows = 2x6x5"));
   CHECK_THROWS_WITH(net.forward(wrong, Eigen::MatrixXd::Zero(60, 2)), Catch::Contains("has length 3, expected"));
-  using Dyn = sf::Sequential<double, Input<Dynamic>, sf::Conv2d<2, 5>, Dense<2>>;
+  using Dyn = sf::Sequential<double, Input<Dynamic, Dynamic, Dynamic>, sf::Conv2d<2, 5>, Dense<2>>;
   CHECK_THROWS_WITH(Dyn(sf::Shape{1, 3, 3}, sf::Conv2d<2, 5>{}, Dense<2>{}), Catch::Contains("does not fit"));
   using Norm = sf::Sequential<double, Input<3>, sf::LayerNorm>;
   const Norm norm;
