@@ -38,18 +38,20 @@ constexpr int count_params(bool bias) {
 /// Two compile-time sizes that can be equal at run time.
 constexpr bool may_equal(int a, int b) { return a == Dynamic || b == Dynamic || a == b; }
 
-/// X is a square matrix equal to the identity, entry for entry (dual entries with zero ε-part).
+/// v equals the real number r in every part: the value and, for (nested) duals, every ε-part zero.
+template <class S>
+bool equals_exactly(const S& v, double r) {
+  if constexpr (is_dual_v<S>) return equals_exactly(v.value, r) && equals_exactly(v.eps, 0.0);
+  else return v == S(r);
+}
+
+/// X is a square matrix equal to the identity, entry for entry (dual entries with zero ε-parts).
 template <class Derived>
 bool is_identity(const Eigen::MatrixBase<Derived>& x) {
   if (x.rows() != x.cols()) return false;
-  using S = typename Derived::Scalar;
   for (Index j = 0; j < x.cols(); ++j)
     for (Index i = 0; i < x.rows(); ++i) {
-      const S& v = x.coeff(i, j);
-      if (!(v == S(i == j ? 1 : 0))) return false;
-      if constexpr (is_dual_v<S>) {
-        if (v.eps != 0) return false;
-      }
+      if (!equals_exactly(x.coeff(i, j), i == j ? 1.0 : 0.0)) return false;
     }
   return true;
 }
