@@ -80,10 +80,13 @@ TEST_CASE("A chosen symmetric Q of GL_h by Newton's method, converging quadratic
     auto rng = rng_for(trial);
     const Linear::Params theta = sf::random_params(net, rng, 1.0);
     // Reachable by construction (the quantity at another point of the orbit), and an arbitrary one.
-    const Eigen::Matrix4d s = sf::random_normal<Eigen::Matrix4d>(4, 4, rng, 0.4);
+    // Targets of the size of the Gram matrices, so that g stays well conditioned.
+    const Eigen::Matrix4d s = sf::random_normal<Eigen::Matrix4d>(4, 4, rng, 0.1);
     const Eigen::Matrix4d elsewhere = sf::orbit_quantity(action, action.act(action.exp(s + s.transpose()), theta));
     const Eigen::Matrix4d n = sf::random_normal<Eigen::Matrix4d>(4, 4, rng);
-    for (const Eigen::Matrix4d& target : {elsewhere, Eigen::Matrix4d(n + n.transpose())}) {
+    const auto [a0, b0] = grams(net, theta);
+    const Eigen::Matrix4d arbitrary = (0.25 * (a0.norm() + b0.norm()) / (n + n.transpose()).norm()) * (n + n.transpose());
+    for (const Eigen::Matrix4d& target : {elsewhere, arbitrary}) {
       const auto r = sf::teleport_to_quantity(action, theta, target);
       INFO("trial " << trial << ": " << r.report.reason);
       REQUIRE(r.reached());
