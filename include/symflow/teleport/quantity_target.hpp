@@ -282,6 +282,7 @@ LayerSolve<typename Action::Group> solve_general_linear_layer(const Action& acti
       using std::sqrt;
       return sqrt(x);
     });
+    out.g = (Scalar(0.5) * (out.g + out.g.transpose())).eval();  // exactly symmetric, as P^{1/2} is
     current = action.act(out.g, theta);
   }
   double r = residual_at(current);
@@ -311,7 +312,12 @@ LayerSolve<typename Action::Group> solve_general_linear_layer(const Action& acti
         return exp(x);
       });
       if (!step.allFinite()) continue;
-      const Params next = action.act(step, current);
+      Params next;
+      try {
+        next = action.act(step, current);
+      } catch (const std::invalid_argument&) {
+        continue;  // exp(tS) singular to working precision: a shorter step
+      }
       const double rn = residual_at(next);
       if (rn < r) {
         current = next;
@@ -471,6 +477,8 @@ Teleported<Action> teleport_to_quantity(const Objective* objective, const Action
     }
     out.g = s.g;
     out.theta = action.act(s.g, theta);
+    // The residual of θ' = g·θ itself (the iterates reached it through rounded intermediate points).
+    s.residual = quantity_residual(action, out.theta, target);
     report.status = s.residual <= tol ? TeleportStatus::reached : s.status;
     if (s.status == TeleportStatus::reached && !(s.residual <= tol)) {
       report.status = TeleportStatus::stalled;
