@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
 #include "symflow/core/config.hpp"
@@ -72,12 +73,27 @@ constexpr bool is_divergence(StopReason r) {
          r == StopReason::non_finite_parameter || r == StopReason::loss_blow_up;
 }
 
+namespace detail {
+
+/// Throws std::invalid_argument "symflow::<who>: <name> is <value>, expected <expected>" unless ok.
+inline void require_parameter(bool ok, const char* who, const char* name, double value, const char* expected) {
+  if (ok) return;
+  std::ostringstream s;
+  s.precision(17);
+  s << "symflow::" << who << ": " << name << " is " << value << ", expected " << expected;
+  throw std::invalid_argument(s.str());
+}
+
+}  // namespace detail
+
 /// When to stop a run. Every rule is checked at every step, on the loss and gradient at the
 /// current parameters, before the observers see them; the first rule that fires stops the run.
 /// Time is the flow time for the gradient-flow integrators and the sum of learning rates for the
-/// discrete methods. Set a rule to its default to switch it off (except `max_steps`).
+/// discrete methods. Set a rule to its default to switch it off (except `max_steps`, whose
+/// default of 1000 steps always applies: a run that ends on it says "step budget max_steps = 1000
+/// used up"). run() refuses a NaN anywhere and a negative budget, naming the field.
 struct Stopping {
-  /// Steps to take at most.
+  /// Steps to take at most (default 1000), ≥ 0.
   Index max_steps = 1000;
   /// Time to reach; the gradient-flow integrators shorten their last step to land on it exactly.
   double max_time = std::numeric_limits<double>::infinity();
@@ -88,8 +104,25 @@ struct Stopping {
   /// Stop (converged) once ‖∇L(θ)‖₂ ≤ gradient_tolerance.
   double gradient_tolerance = -1.0;
   /// Divergence: L(θ) > blow_up_factor · max(|L(θ₀)|, blow_up_floor). Off when the reference is 0.
+  /// Set blow_up_factor to 0 to switch the rule off.
   double blow_up_factor = 1e6;
   double blow_up_floor = 0.0;
+
+  /// Throws std::invalid_argument naming the first field that is NaN or out of range.
+  void validate() const {
+    using std::isnan;
+    detail::require_parameter(max_steps >= 0, "Stopping", "max_steps", static_cast<double>(max_steps), "a count >= 0");
+    detail::require_parameter(max_time >= 0, "Stopping", "max_time", max_time, ">= 0 (infinity: no time budget)");
+    detail::require_parameter(max_seconds >= 0, "Stopping", "max_seconds", max_seconds,
+                              ">= 0 (infinity: no wall-clock budget)");
+    detail::require_parameter(!isnan(loss_tolerance), "Stopping", "loss_tolerance", loss_tolerance,
+                              "a number (-infinity: off)");
+    detail::require_parameter(!isnan(gradient_tolerance), "Stopping", "gradient_tolerance", gradient_tolerance,
+                              "a number (negative: off)");
+    detail::require_parameter(blow_up_factor >= 0, "Stopping", "blow_up_factor", blow_up_factor, ">= 0 (0: off)");
+    detail::require_parameter(blow_up_floor >= 0 && blow_up_floor < std::numeric_limits<double>::infinity(), "Stopping",
+                              "blow_up_floor", blow_up_floor, "a finite number >= 0");
+  }
 };
 
 /// The outcome of a run: where it stopped, why, and what it cost.
@@ -118,6 +151,8 @@ struct RunStatus {
   /// For a stall: why, where (which kink), and in `value` the time it was reached.
   StallCause stall = StallCause::none;
   SwitchLocation where;
+  /// The step budget of the run (Stopping::max_steps), named when it ends the run.
+  Index max_steps = 0;
 
   /// Accepted steps (the same as `step`).
   Index accepted_steps() const { return step; }
@@ -132,7 +167,7 @@ struct RunStatus {
     const char* verb = diverged() ? "diverged" : (converged() ? "converged" : "stopped");
     s << verb << " at step " << step << " (t = " << static_cast<long double>(time) << "): ";
     switch (reason) {
-      case StopReason::step_budget: s << "step budget used up"; break;
+      case StopReason::step_budget: s << "step budget max_steps = " << max_steps << " used up"; break;
       case StopReason::time_budget: s << "time budget reached"; break;
       case StopReason::wall_clock_budget: s << "wall-clock budget used up"; break;
       case StopReason::loss_tolerance: s << "loss " << v << " within tolerance"; break;

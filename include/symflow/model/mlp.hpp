@@ -9,7 +9,10 @@
 /// layer: W_1 (column-major), [b_1], W_2, [b_2], …; weight<i>(θ) and bias<i>(θ) are Eigen::Map
 /// views into it.
 
+#include <algorithm>
 #include <array>
+#include <initializer_list>
+#include <stdexcept>
 #include <tuple>
 #include <string>
 #include <utility>
@@ -147,6 +150,11 @@ class Perceptron {
     }
     size_ = offset;
   }
+
+  /// Widths as a list, {n0, n1, …, nL}: a list of another length is refused with both counts
+  /// (as a std::array, missing widths would silently become 0).
+  Perceptron(std::initializer_list<Index> widths, Activation act = {})
+      : Perceptron(checked_widths(widths), std::move(act)) {}
 
   /// Same architecture and activation over another scalar type.
   template <class S>
@@ -312,6 +320,16 @@ class Perceptron {
     } else {
       if (input_gradient) input_gradient->noalias() = weight<1>(p).transpose() * g;
     }
+  }
+
+  static std::array<Index, depth + 1> checked_widths(std::initializer_list<Index> widths) {
+    if (widths.size() != static_cast<std::size_t>(depth + 1))
+      throw std::invalid_argument("symflow::Mlp: " + std::to_string(widths.size()) + " widths given, but the model type has " +
+                                  std::to_string(depth + 1) + " (n_0, …, n_" + std::to_string(depth) +
+                                  ", input to output)");
+    std::array<Index, depth + 1> out{};
+    std::copy(widths.begin(), widths.end(), out.begin());
+    return out;
   }
 
   template <int I>
