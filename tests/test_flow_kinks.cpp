@@ -123,12 +123,12 @@ TEST_CASE("Dormand–Prince slides along a kink that both sides push into", "[fl
   const auto status = sf::run(sf::DormandPrince{.rtol = 1e-10, .atol = 1e-10}, objective, theta,
                               sf::Stopping{.max_steps = 1000, .max_time = 5.0},
                               [&](const sf::Snapshot<Tiny::Params>& s) {
-                                if (u_at_kink == 0 && std::abs(s.theta[0]) < 1e-15) u_at_kink = s.theta[1];
+                                if (u_at_kink == 0 && std::abs(s.theta[0]) < 1e-14) u_at_kink = s.theta[1];
                               });
   INFO(status.message() << ", θ = " << theta.transpose());
   REQUIRE(status.reason == sf::StopReason::time_budget);
   CHECK(status.accepted_steps() < 100);
-  CHECK(std::abs(theta[0]) <= 1e-15);
+  CHECK(std::abs(theta[0]) <= 1e-14);
   CHECK(u_at_kink != 0);
   CHECK(theta[1] == u_at_kink);
 
@@ -179,7 +179,7 @@ TEST_CASE("DormandPrince validates its parameters, naming them", "[flow][kinks][
   CHECK_THROWS_WITH(start(sf::DormandPrince{.safety = 1.5}), Catch::Contains("safety is 1.5, expected in (0, 1]"));
   CHECK_THROWS_WITH(start(sf::DormandPrince{.min_factor = 0}), Catch::Contains("min_factor is 0"));
   CHECK_THROWS_WITH(start(sf::DormandPrince{.max_factor = 0.5}), Catch::Contains("max_factor is 0.5"));
-  CHECK_THROWS_WITH(start(sf::DormandPrince{.beta = 0.3}), Catch::Contains("beta is 0.3, expected in [0, 0.2]"));
+  CHECK_THROWS_WITH(start(sf::DormandPrince{.beta = 0.25}), Catch::Contains("beta is 0.25, expected in [0, 0.2]"));
   CHECK_THROWS_WITH(start(sf::DormandPrince{.max_rejections = 0}), Catch::Contains("max_rejections is 0"));
   // run() starts the method, so it refuses too, before any step.
   Net::Params p = theta;
