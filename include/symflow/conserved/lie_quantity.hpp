@@ -84,7 +84,7 @@ class LieQuantity {
     if constexpr (detail::lie_quantity_shortcut<Action>::value) {
       return detail::lie_quantity_shortcut<Action>::evaluate(action_, m_, theta);
     } else {
-      const Params p = theta;
+      const auto p = detail::convert_checked<Params>("θ", theta);
       return p.dot(action_.generator(m_, p));
     }
   }
@@ -92,7 +92,7 @@ class LieQuantity {
   /// ⟨θ, M̄θ⟩ through the action's generator, whatever the action (value() may take a shortcut).
   template <class D>
   Value through_generator(const Eigen::MatrixBase<D>& theta) const {
-    const Params p = theta;
+    const auto p = detail::convert_checked<Params>("θ", theta);
     return p.dot(action_.generator(m_, p));
   }
 
