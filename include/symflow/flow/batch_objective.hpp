@@ -98,41 +98,64 @@ class BatchParams {
 
 namespace detail {
 
-/// out(r, c) = Σ_t a(r, t)·b(t, c) (+= when Accumulate) in every lane, t in increasing order.
-/// Matrices are arrays of lane vectors; a(r, t) is at a[(r·ARS + t·ATS)·W], b(t, c) at
-/// b[(t·BTS + c·BCS)·W] and out(r, c) at out[(r + c·R)·W]. Blocks of RB × CB outputs keep their
-/// RB·CB lane vectors of sums in registers while t runs, so each loaded lane vector of a feeds CB
-/// multiply-adds and each of b feeds RB.
-template <int W, int R, int T, int C, int ARS, int ATS, int BTS, int BCS, bool Accumulate = false, class S>
-void lane_product(S* __restrict out, const S* __restrict a, const S* __restrict b) {
-  constexpr int RB = R >= 4 ? 4 : R, CB = C >= 2 ? 2 : C;
-  const auto block = [&]<int rb, int cb>(int r0, int c0) {
-    S acc[rb][cb][W];
-    for (int i = 0; i < rb; ++i)
-      for (int j = 0; j < cb; ++j)
-        for (int l = 0; l < W; ++l) acc[i][j][l] = Accumulate ? out[(r0 + i + (c0 + j) * R) * W + l] : S(0);
-    for (int t = 0; t < T; ++t) {
-      for (int i = 0; i < rb; ++i) {
-        const S* ap = a + ((r0 + i) * ARS + t * ATS) * W;
-        for (int j = 0; j < cb; ++j) {
-          const S* bp = b + (t * BTS + (c0 + j) * BCS) * W;
-          for (int l = 0; l < W; ++l) acc[i][j][l] += ap[l] * bp[l];
-        }
+/// One rb × cb block of lane_product: rb·cb lane vectors of sums stay in registers while t runs.
+template <int W, int R, int T, int ARS, int ATS, int BTS, int BCS, bool Accumulate, int rb, int cb, class S>
+inline void lane_product_block(S* __restrict out, const S* __restrict a, const S* __restrict b, int r0, int c0) {
+  S acc[rb][cb][W];
+  for (int i = 0; i < rb; ++i)
+    for (int j = 0; j < cb; ++j)
+      for (int l = 0; l < W; ++l) acc[i][j][l] = Accumulate ? out[(r0 + i + (c0 + j) * R) * W + l] : S(0);
+  for (int t = 0; t < T; ++t) {
+    for (int i = 0; i < rb; ++i) {
+      const S* ap = a + ((r0 + i) * ARS + t * ATS) * W;
+      for (int j = 0; j < cb; ++j) {
+        const S* bp = b + (t * BTS + (c0 + j) * BCS) * W;
+        for (int l = 0; l < W; ++l) acc[i][j][l] += ap[l] * bp[l];
       }
     }
-    for (int i = 0; i < rb; ++i)
-      for (int j = 0; j < cb; ++j)
-        for (int l = 0; l < W; ++l) out[(r0 + i + (c0 + j) * R) * W + l] = acc[i][j][l];
-  };
+  }
+  for (int i = 0; i < rb; ++i)
+    for (int j = 0; j < cb; ++j)
+      for (int l = 0; l < W; ++l) out[(r0 + i + (c0 + j) * R) * W + l] = acc[i][j][l];
+}
+
+/// out(r, c) = Σ_t a(r, t)·b(t, c) (+= when Accumulate) in every lane, t in increasing order.
+/// Matrices are arrays of lane vectors; a(r, t) is at a[(r·ARS + t·ATS)·W], b(t, c) at
+/// b[(t·BTS + c·BCS)·W] and out(r, c) at out[(r + c·R)·W]. Blocks of RB × CB outputs (all rows
+/// up to 6, else 4; as many columns as make 12) keep their sums in registers while t runs, so each
+/// loaded lane vector of a feeds CB multiply-adds and each of b feeds RB.
+template <int W, int R, int T, int C, int ARS, int ATS, int BTS, int BCS, bool Accumulate = false, class S>
+void lane_product(S* __restrict out, const S* __restrict a, const S* __restrict b) {
+  // Up to 12 lane vectors of sums: enough independent chains to hide the multiply-add latency.
+  constexpr int RB = R <= 6 ? R : 4, CB = std::max(1, std::min(C, 12 / RB));
   constexpr int r_full = R / RB * RB, c_full = C / CB * CB;
   for (int c0 = 0; c0 < c_full; c0 += CB) {
-    for (int r0 = 0; r0 < r_full; r0 += RB) block.template operator()<RB, CB>(r0, c0);
-    if constexpr (R % RB != 0) block.template operator()<R % RB, CB>(r_full, c0);
+    for (int r0 = 0; r0 < r_full; r0 += RB)
+      lane_product_block<W, R, T, ARS, ATS, BTS, BCS, Accumulate, RB, CB>(out, a, b, r0, c0);
+    if constexpr (R % RB != 0)
+      lane_product_block<W, R, T, ARS, ATS, BTS, BCS, Accumulate, R % RB, CB>(out, a, b, r_full, c0);
   }
   if constexpr (C % CB != 0) {
-    for (int r0 = 0; r0 < r_full; r0 += RB) block.template operator()<RB, C % CB>(r0, c_full);
-    if constexpr (R % RB != 0) block.template operator()<R % RB, C % CB>(r_full, c_full);
+    for (int r0 = 0; r0 < r_full; r0 += RB)
+      lane_product_block<W, R, T, ARS, ATS, BTS, BCS, Accumulate, RB, C % CB>(out, a, b, r0, c_full);
+    if constexpr (R % RB != 0)
+      lane_product_block<W, R, T, ARS, ATS, BTS, BCS, Accumulate, R % RB, C % CB>(out, a, b, r_full, c_full);
   }
+}
+
+/// Σ_i f(x_i) over `count` lane vectors x_i = x[i·W .. i·W + W), per lane, in four interleaved
+/// partial sums (entries i ≡ 0, 1, 2, 3 mod 4, added at the end) so that the additions do not wait
+/// on one another.
+template <int W, class A, class S, class F>
+void lane_sum(A* __restrict out, const S* __restrict x, Index count, F&& f) {
+  A part[4][W] = {};
+  Index i = 0;
+  for (; i + 4 <= count; i += 4)
+    for (int k = 0; k < 4; ++k)
+      for (int l = 0; l < W; ++l) part[k][l] += static_cast<A>(f(x[(i + k) * W + l]));
+  for (int k = 0; i < count; ++i, ++k)
+    for (int l = 0; l < W; ++l) part[k][l] += static_cast<A>(f(x[i * W + l]));
+  for (int l = 0; l < W; ++l) out[l] = (part[0][l] + part[1][l]) + (part[2][l] + part[3][l]);
 }
 
 /// f applied to fixed-size lane chunks (Eigen arrays of N = 32·W scalars, then of W), so that an
@@ -212,6 +235,8 @@ class BatchObjective {
   struct Workspace {
     std::array<Eigen::Array<Scalar, W, Dynamic>, depth + 1> z, a;
     Eigen::Array<Scalar, W, Dynamic> g, back;
+    /// Where z<I> is: z[I], or W_1 inside θ itself when X = I and there is no bias.
+    std::array<const Scalar*, depth + 1> pre{};
     Workspace() {
       std::size_t i = 0;
       for_each_width([&](Index n) {
@@ -258,12 +283,11 @@ class BatchObjective {
       constexpr int rows = width(I), cols = width(I - 1);
       const Scalar* w = theta + model_.weight_offset(I) * W;
       Scalar* z = ws.z[I].data();
+      ws.pre[I] = z;
       if constexpr (I == 1) {
-        if (identity_input_) {
-          std::copy(w, w + rows * cols * W, z);  // W_1 X = W_1
-        } else {
-          detail::lane_product<W, rows, cols, K, 1, rows, 1, cols>(z, w, x_.data());
-        }
+        if (identity_input_ && !Model::has_bias) ws.pre[I] = w;  // W_1 X = W_1: no copy
+        else if (identity_input_) std::copy(w, w + rows * cols * W, z);
+        else detail::lane_product<W, rows, cols, K, 1, rows, 1, cols>(z, w, x_.data());
       } else {
         detail::lane_product<W, rows, cols, K, 1, rows, 1, cols>(z, w, ws.a[I - 1].data());
       }
@@ -273,7 +297,7 @@ class BatchObjective {
           for (int r = 0; r < rows; ++r)
             for (int l = 0; l < W; ++l) z[(r + j * rows) * W + l] += b[r * W + l];
       }
-      if constexpr (I < depth) activate(rows * K * W, ws.a[I].data(), z);
+      if constexpr (I < depth) activate(rows * K * W, ws.a[I].data(), ws.pre[I]);
     });
   }
 
@@ -289,23 +313,24 @@ class BatchObjective {
   /// L per lane, and ∂L/∂F into ws.g (m × K lane vectors).
   Lanes output_gradient(Workspace& ws) const {
     constexpr int count = Model::output_width * K;
-    const Scalar* f = ws.z[depth].data();
+    const Scalar* f = ws.pre[depth];
     Scalar* g = ws.g.data();
     const Scalar* y = y_.data();
-    Lanes sum = Lanes::Zero();
+    alignas(64) Scalar sum[W] = {};
+    const Scalar c = std::is_same_v<LossType, HalfSquaredError> ? Scalar(1) : Scalar(2) / Scalar(static_cast<double>(count));
     for (int i = 0; i < count; ++i)
       for (int l = 0; l < W; ++l) {
         const Scalar r = f[i * W + l] - y[i * W + l];
-        g[i * W + l] = r;
+        if constexpr (std::is_same_v<LossType, HalfSquaredError>) g[i * W + l] = r;
+        else g[i * W + l] = c * r;
         sum[l] += r * r;
       }
-    if constexpr (std::is_same_v<LossType, HalfSquaredError>) {
-      return Scalar(0.5) * sum;
-    } else {
-      const Scalar c = Scalar(2) / Scalar(static_cast<double>(count));
-      for (int i = 0; i < count * W; ++i) g[i] = c * g[i];
-      return sum / Scalar(static_cast<double>(count));
+    Lanes loss;
+    for (int l = 0; l < W; ++l) {
+      if constexpr (std::is_same_v<LossType, HalfSquaredError>) loss[l] = Scalar(0.5) * sum[l];
+      else loss[l] = sum[l] / Scalar(static_cast<double>(count));
     }
+    return loss;
   }
 
   void backward(const Scalar* theta, Scalar* grad, Workspace& ws) const {
@@ -318,8 +343,12 @@ class BatchObjective {
     constexpr int rows = width(I), cols = width(I - 1);
     Scalar* gw = grad + model_.weight_offset(I) * W;
     if constexpr (I == 1) {
-      if (identity_input_) std::copy(g, g + rows * cols * W, gw);  // ∂L/∂W_1 = ∂L/∂z<1> X ᵀ = ∂L/∂z<1>
-      else detail::lane_product<W, rows, K, cols, 1, rows, cols, 1>(gw, g, x_.data());
+      // ∂L/∂W_1 = ∂L/∂z<1> Xᵀ; with X = I it is ∂L/∂z<1>, which layer 2 wrote there directly.
+      if (identity_input_) {
+        if (g != gw) std::copy(g, g + rows * cols * W, gw);
+      } else {
+        detail::lane_product<W, rows, K, cols, 1, rows, cols, 1>(gw, g, x_.data());
+      }
     } else {
       detail::lane_product<W, rows, K, cols, 1, rows, cols, 1>(gw, g, ws.a[I - 1].data());
     }
@@ -333,11 +362,16 @@ class BatchObjective {
         }
     }
     if constexpr (I > 1) {
-      // ∂L/∂a<I−1> = W_Iᵀ g, then ⊙ σ'(z<I−1>).
+      // ∂L/∂z<I−1> = (W_Iᵀ g) ⊙ σ'(z<I−1>); for I − 1 = 1 with X = I straight into ∂L/∂W_1 (no
+      // bias: its gradient is the row sums of this same matrix, read above before it is reused).
+      Scalar* next = spare;
+      if constexpr (I == 2 && !Model::has_bias) {
+        if (identity_input_) next = grad + model_.weight_offset(1) * W;
+      }
       const Scalar* w = theta + model_.weight_offset(I) * W;
-      detail::lane_product<W, cols, rows, K, rows, 1, 1, rows>(spare, w, g);
-      pull_back(cols * K * W, spare, ws.z[I - 1].data(), ws.a[I - 1].data());
-      backward_from<I - 1>(theta, grad, ws, spare, g);
+      detail::lane_product<W, cols, rows, K, rows, 1, 1, rows>(next, w, g);
+      pull_back(cols * K * W, next, ws.pre[I - 1], ws.a[I - 1].data());
+      backward_from<I - 1>(theta, grad, ws, next, g);
     }
   }
 

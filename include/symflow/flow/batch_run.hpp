@@ -106,11 +106,11 @@ bool notify_lane(F& f, const Snap& s) {
   }
 }
 
-/// Lane l of Σ_i x_i·0 over the entries: 0 when every entry of lane l is finite, NaN otherwise.
+/// Lane l of Σ_i x_i·0 over the entries is 0 when every entry of lane l is finite, NaN otherwise.
 template <int W, class S>
 std::array<bool, W> finite_lanes(const Eigen::Array<S, W, Dynamic>& x) {
-  Eigen::Array<S, W, 1> acc = Eigen::Array<S, W, 1>::Zero();
-  for (Index i = 0; i < x.cols(); ++i) acc += x.col(i) * S(0);
+  S acc[W];
+  lane_sum<W>(acc, x.data(), x.cols(), [](S v) { return v * S(0); });
   std::array<bool, W> out;
   for (int l = 0; l < W; ++l) out[static_cast<std::size_t>(l)] = acc[l] == S(0);
   return out;
@@ -250,21 +250,34 @@ std::array<RunStatus<typename Obj::Scalar>, W> run_batch(const std::type_identit
       any_left = any_left || running[u];
     }
     if (!any_left) break;
-    // 4. Step: θ ← θ − η∇L on the running lanes only; the others keep their θ.
-    Lanes rate;
-    for (int l = 0; l < W; ++l) rate[l] = running[static_cast<std::size_t>(l)] ? eta[l] : Scalar(0);
-    Lanes finite_acc = Lanes::Zero();
-    auto& t = theta.storage();
-    const auto& g = grad.storage();
-    for (Index i = 0; i < t.cols(); ++i) {
-      for (int l = 0; l < W; ++l) {
-        if (running[static_cast<std::size_t>(l)]) t(l, i) -= rate[l] * g(l, i);
-        finite_acc[l] += t(l, i) * Scalar(0);
-      }
-    }
+    // 4. Step: θ ← θ − η∇L on the running lanes only. A stopped lane steps by 0·∇L, which leaves
+    // its θ as it is when ∇L is finite there (the lane's θ, hence its ∇L, no longer changes);
+    // where it is not, that lane's gradient is zeroed first.
+    alignas(64) Scalar rate[W];
     for (int l = 0; l < W; ++l) {
       const auto u = static_cast<std::size_t>(l);
-      theta_finite[u] = finite_acc[l] == Scalar(0);
+      rate[l] = running[u] ? eta[l] : Scalar(0);
+      if (!running[u] && !grad_finite[u]) grad.storage().row(l).setZero();
+    }
+    // The finiteness of the new θ (Σ θ_i·0 = 0, in four interleaved partial sums) in the same pass.
+    Scalar* t = theta.data();
+    const Scalar* g = grad.data();
+    const Index entries = theta.size();
+    Scalar part[4][W] = {};
+    for (Index i = 0; i < entries; ++i) {
+      Scalar* acc = part[i % 4];
+      for (int l = 0; l < W; ++l) {
+        const Scalar next = t[i * W + l] - rate[l] * g[i * W + l];
+        t[i * W + l] = next;
+        acc[l] += next * Scalar(0);
+      }
+    }
+    std::array<bool, W> next_finite;
+    for (int l = 0; l < W; ++l)
+      next_finite[static_cast<std::size_t>(l)] = (part[0][l] + part[1][l]) + (part[2][l] + part[3][l]) == Scalar(0);
+    for (int l = 0; l < W; ++l) {
+      const auto u = static_cast<std::size_t>(l);
+      theta_finite[u] = next_finite[u];
       if (!running[u]) continue;
       // The time as IntegratorState keeps it: a Kahan sum of the learning rates.
       const Scalar y = eta[l] - carry[l];
