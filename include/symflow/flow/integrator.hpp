@@ -51,6 +51,9 @@ struct StepOutcome {
   /// False when no step could be taken; θ is then unchanged and `failure` says why.
   bool ok = true;
   StopReason failure = StopReason::step_size_underflow;
+  /// For StopReason::stalled: why and where.
+  StallCause stall = StallCause::none;
+  SwitchLocation where;
 };
 
 namespace detail {

@@ -145,6 +145,8 @@ RunStatus<typename Params::Scalar> run(const Method& method, State& state, O&& o
     if (!out.ok) {
       status.reason = out.failure;
       status.value = out.dt;
+      status.stall = out.stall;
+      status.where = out.where;
       break;
     }
     step_size = out.dt;

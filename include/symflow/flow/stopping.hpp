@@ -28,6 +28,23 @@ enum class StopReason {
   loss_blow_up,          ///< divergence: L(θ) > blow_up_factor · max(|L(θ₀)|, blow_up_floor)
   step_size_underflow,   ///< adaptive integration: the step size fell below what the time can resolve
   too_many_rejections,   ///< adaptive integration: `max_rejections` rejected attempts in a row
+  stalled,               ///< adaptive integration: no progress at a kink (`RunStatus::stall` says why, `where` where)
+};
+
+/// Why an adaptive integration stalled at a kink of a piecewise-linear network.
+enum class StallCause {
+  none,
+  chattering,          ///< `max_rejections` switching events in a row without the time advancing
+  curved_sliding,      ///< the flow slides along a kink of a deeper hidden layer (not integrated)
+  dependent_sliding,   ///< the flow slides along more kinks of one unit than their normals span
+};
+
+/// Where a switching surface lies: the pre-activation of `unit` (0-based) in hidden `layer` (1 is
+/// the first hidden layer) on `sample` (a column of X).
+struct SwitchLocation {
+  int layer = 0;
+  Index unit = -1;
+  Index sample = -1;
 };
 
 /// A short name for the reason, e.g. "non_finite_gradient".
@@ -45,6 +62,7 @@ inline const char* to_string(StopReason r) {
     case StopReason::loss_blow_up: return "loss_blow_up";
     case StopReason::step_size_underflow: return "step_size_underflow";
     case StopReason::too_many_rejections: return "too_many_rejections";
+    case StopReason::stalled: return "stalled";
   }
   return "unknown";
 }
@@ -132,6 +150,9 @@ struct RunStatus {
   Scalar last_step_size{0};
   /// The step budget of the run (Stopping::max_steps), named when it ends the run.
   Index max_steps = 0;
+  /// For a stall: why, where (which kink), and in `value` the time it was reached.
+  StallCause stall = StallCause::none;
+  SwitchLocation where;
 
   /// Accepted steps (the same as `step`).
   Index accepted_steps() const { return step; }
@@ -160,6 +181,16 @@ struct RunStatus {
         break;
       case StopReason::step_size_underflow: s << "step size " << v << " underflows the time"; break;
       case StopReason::too_many_rejections: s << "too many rejected steps in a row (last step size " << v << ")"; break;
+      case StopReason::stalled:
+        switch (stall) {
+          case StallCause::chattering: s << "chattering: switching events without progress"; break;
+          case StallCause::curved_sliding: s << "the flow slides along a kink of a deeper layer (not integrated)"; break;
+          case StallCause::dependent_sliding: s << "the flow slides along more kinks of one unit than are independent"; break;
+          case StallCause::none: s << "no progress"; break;
+        }
+        s << " at t = " << v << ", pre-activation of hidden layer " << where.layer << ", unit " << where.unit
+          << ", sample " << where.sample;
+        break;
     }
     return s.str();
   }

@@ -3,6 +3,7 @@
 /// \file The standard hidden activations. Each is a small object (it may carry a parameter such
 /// as a slope) whose members are templates over the scalar type.
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -99,6 +100,8 @@ struct ReLU {
   template <class S> S value(const S& z) const { return z < S(0) ? S(0) : z; }
   template <class S> S derivative(const S& z) const { return z > S(0) ? S(1) : S(0); }
   static constexpr double degree() { return 1.0; }
+  /// σ(z) = 0·z below the kink at 0 and 1·z above it (used to locate kinks along gradient flow).
+  static constexpr std::array<double, 2> kink_slopes() { return {0.0, 1.0}; }
   static std::string name() { return "relu"; }
 };
 
@@ -108,6 +111,8 @@ struct LeakyReLU {
   template <class S> S value(const S& z) const { return z < S(0) ? S(slope) * z : z; }
   template <class S> S derivative(const S& z) const { return z < S(0) ? S(slope) : S(1); }
   static constexpr double degree() { return 1.0; }
+  /// σ(z) = slope·z below the kink at 0 and z above it (used to locate kinks along gradient flow).
+  std::array<double, 2> kink_slopes() const { return {slope, 1.0}; }
   static std::string name() { return "leaky_relu"; }
 };
 
