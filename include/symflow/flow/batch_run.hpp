@@ -143,6 +143,10 @@ std::array<RunStatus<typename Obj::Scalar>, W> run_batch(const std::type_identit
   using std::abs;
   using std::isfinite;
 
+  // As run(): the stopping rules and every lane's learning rate are checked first, by name.
+  stop.validate();
+  for (int l = 0; l < W; ++l)
+    if (!objective.padding(l)) methods[static_cast<std::size_t>(l)].validate();
   const auto clock_start = std::chrono::steady_clock::now();
   const bool wall_timed = isfinite(stop.max_seconds);
   const bool timed = isfinite(stop.max_time);
@@ -165,6 +169,7 @@ std::array<RunStatus<typename Obj::Scalar>, W> run_batch(const std::type_identit
     blow_up[l] = static_cast<Scalar>(stop.blow_up_factor) * reference;
     check_blow_up[static_cast<std::size_t>(l)] = isfinite(reference) && reference > Scalar(0) && stop.blow_up_factor > 0;
     status[static_cast<std::size_t>(l)].evaluations = 1;
+    status[static_cast<std::size_t>(l)].max_steps = stop.max_steps;
   }
   std::array<bool, W> theta_finite = detail::finite_lanes(theta.storage());
 
