@@ -53,7 +53,7 @@ struct StepOutcome {
   StopReason failure = StopReason::step_size_underflow;
   /// For StopReason::stalled: why and where.
   StallCause stall = StallCause::none;
-  SwitchLocation where;
+  SwitchLocation where{};
 };
 
 namespace detail {

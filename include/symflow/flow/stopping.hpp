@@ -152,7 +152,7 @@ struct RunStatus {
   Index max_steps = 0;
   /// For a stall: why, where (which kink), and in `value` the time it was reached.
   StallCause stall = StallCause::none;
-  SwitchLocation where;
+  SwitchLocation where{};
 
   /// Accepted steps (the same as `step`).
   Index accepted_steps() const { return step; }
