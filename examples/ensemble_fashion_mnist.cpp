@@ -146,7 +146,7 @@ std::string join(const std::vector<double>& v) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_example(int argc, char** argv) {
   CLI::App app{
       "Ensembles from the nonlinear group action on Fashion-MNIST (appendix H): accuracy and loss over epsilon and "
       "members against four random baselines, and robustness under FGSM and PGD"};
@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
   sf::Index chunk = 100;
   app.add_option("--out", out_dir, "output folder")->capture_default_str();
   app.add_option("--data", data_dir, "folder with the Fashion-MNIST IDX files (.gz or not)")->capture_default_str();
-  app.add_option("--seed", seed, "random seed (initialisation, batches, ensembles, subsets)")->capture_default_str();
+  sf::examples::add_seed_option(app, seed, "random seed (initialisation, batches, ensembles, subsets)");
   app.add_flag("--quick", quick, "a small run that checks the properties that must hold (for tests)");
   app.add_option("--epochs", epochs, "training epochs")->capture_default_str();
   app.add_option("--batch-size", batch_size, "mini-batch size")->capture_default_str();
@@ -485,7 +485,8 @@ int main(int argc, char** argv) {
       }
     }
   }
-  csv.close();
+  sf::examples::close_csv(csv, out / "attacks.csv");
+  sf::examples::close_csv(diag_csv, out / "attack_ensembles.csv");
   {
     std::ofstream list(out / "attack_epsilons.txt");
     for (const auto& n : epsilon_names) list << n << '\n';
@@ -507,4 +508,8 @@ int main(int argc, char** argv) {
   std::cout << "wrote " << (out / "training.csv").string() << ", ensemble_sweep.csv, attacks.csv\n";
   std::cout << "total " << timing(start, 0.0) << "; " << checks.failed << " checks failed\n";
   return checks.failed == 0 ? 0 : 1;
+}
+
+int main(int argc, char** argv) {
+  return symflow::examples::guarded_main("ensemble_fashion_mnist", [&] { return run_example(argc, argv); });
 }

@@ -58,7 +58,7 @@ std::vector<std::pair<double, double>> parse_starts(const std::vector<std::strin
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_example(int argc, char** argv) {
   CLI::App app{"Figure 1: loss valley of L = 1/2 (y - u v x)^2, gradient-flow lines labelled by Q = u^2 - v^2"};
   std::string out_dir = "out/fig1_valley";
   std::uint64_t seed = 1;
@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> start_specs{"2.3,-0.6", "-0.6,2.3", "0.6,-2.3",  "-2.3,0.6", "2.2,2.2",   "0.02,0.03",
                                        "1.5,-1.8", "-1.8,1.5", "0.3,2.0",  "-1.0,-2.3", "-2.2,-2.3"};
   app.add_option("--out", out_dir, "output folder")->capture_default_str();
-  app.add_option("--seed", seed, "random seed for --random-starts")->capture_default_str();
+  sf::examples::add_seed_option(app, seed, "random seed for --random-starts");
   app.add_option("--x", x, "the input x")->capture_default_str();
   app.add_option("--y", y, "the target y")->capture_default_str();
   app.add_option("--range", range, "plot the square [-range, range]^2 of (u, v)")->capture_default_str();
@@ -164,8 +164,8 @@ int main(int argc, char** argv) {
               << u_end << ", " << v_end << "), u v x - y = " << u_end * v_end * x - y
               << ", max |Q(t) - Q(0)| = " << max_change << " (" << status.message() << ")\n";
   }
-  lines.close();  // complete the files before gnuplot reads them
-  flows.close();
+  sf::examples::close_csv(lines, out / "valley_trajectories.csv");  // complete before gnuplot reads them
+  sf::examples::close_csv(flows, out / "valley_flows.csv");
 
   // The curve of minima u v = y/x, both branches, sampled evenly in log|u| over the plotted box,
   // with Q and the Hessian's eigenvalues at each point.
@@ -191,4 +191,8 @@ int main(int argc, char** argv) {
   std::cout << "wrote " << out.string() << "/valley_{grid,trajectories,flows,minima}.csv\n";
   if (sf::examples::render("fig1_valley.gp", out)) std::cout << "wrote " << (out / "valley.png").string() << "\n";
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return symflow::examples::guarded_main("fig1_valley", [&] { return run_example(argc, argv); });
 }

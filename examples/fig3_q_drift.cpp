@@ -23,6 +23,15 @@
 // Initialisation: U, V ~ N(0, 0.1²) and Y ~ N(0, 1) entries, as in the reference code; the same
 // Y and θ₀ for every activation and learning rate.
 //
+// --published runs the reference code's configuration (docs/figures.md#figure-3): float32
+// arithmetic as PyTorch's default, U, V and Y drawn as torch.manual_seed(12345) draws them (its last
+// 16 entries of U equal the first 16 of V), and its Q and normalisation: Q_code = ‖U‖² − ΣΦ_code(V)
+// with ΣΦ_code = ‖V‖², ‖max(V, 0)‖², Σcosh²V (identity, ReLU, tanh; 2Q, 2Q, 2Q − hn) and
+// ½‖U‖² − ΣV − ΣeV (sigmoid, Q − hn), ΔQ̃ = (|Q_code(t)| − |Q_code(0)|) / D, D = f₁(0) + f₂(0) of
+// those terms. Q_code and D are evaluated in float as the code does (delta_q_tilde) and in double
+// from the same float parameters (delta_q_tilde_exact), which separates the rounding of the
+// evaluation from the drift of the float trajectory.
+//
 // Writes drift.csv (one row per recorded step, the runs one after the other), drift_summary.csv,
 // drift_series.gp (the rows of each run in drift.csv, for the plot) and q_drift.png.
 #include <CLI/CLI.hpp>
@@ -43,6 +52,7 @@
 #include "support/plot.hpp"
 #include "support/progress.hpp"
 #include "support/series.hpp"
+#include "support/torch_draws.hpp"
 
 namespace sf = symflow;
 
@@ -53,7 +63,7 @@ constexpr int input = 10, hidden = 50, output = 5;
 /// One recorded point of a run.
 struct Row {
   long step;
-  double loss, q, q_tilde, delta_q_tilde, f1, f2, bound;
+  double loss, q, q_tilde, delta_q_tilde, f1, f2, bound, delta_q_tilde_exact;
 };
 
 /// One run: an activation and a learning rate.
@@ -77,28 +87,67 @@ bool recorded(long step, long last) {
   return step % p == 0;
 }
 
-template <class Act, class LossT>
+/// The reference code's Q = f₁ − f₂ (utils.compute_Q) and the terms of its normalisation, evaluated
+/// in T from U and V as symflow stores them: f₁ = ‖U‖² (½‖U‖² for sigmoid) and f₂ = ‖V‖²,
+/// ‖max(V, 0)‖², Σcosh²V, ΣV + ΣeV. In terms of eq. (48): 2Q, 2Q, 2Q − hn, Q − hn.
+template <class Act, class T, class Net, class Params>
+std::pair<T, T> code_terms(const Net& net, const Params& theta) {
+  const auto u = net.template weight<2>(theta);
+  const auto v = net.template weight<1>(theta);
+  T f1 = 0, f2 = 0;
+  for (Eigen::Index k = 0; k < u.size(); ++k) f1 += T(u.data()[k]) * T(u.data()[k]);
+  for (Eigen::Index k = 0; k < v.size(); ++k) {
+    const T x = T(v.data()[k]);
+    if constexpr (std::is_same_v<Act, sf::Identity>) f2 += x * x;
+    else if constexpr (std::is_same_v<Act, sf::ReLU>) f2 += x > 0 ? x * x : T(0);
+    else if constexpr (std::is_same_v<Act, sf::Tanh>) f2 += std::cosh(x) * std::cosh(x);
+    else f2 += x + std::exp(x);
+  }
+  if constexpr (std::is_same_v<Act, sf::Sigmoid>) f1 /= 2;
+  return {f1, f2};
+}
+
+template <class Scalar, class Act, class LossT>
 void run_job(Job& job, const Eigen::Matrix<double, output, input>& y, const Eigen::VectorXd& theta0,
-             const LossT& loss, sf::examples::Progress& progress) {
-  using Net = sf::TwoLayer<double, Act, input, hidden, output>;
+             const LossT& loss, bool published, sf::examples::Progress& progress) {
+  using Net = sf::TwoLayer<Scalar, Act, input, hidden, output>;
   const Net net;
-  const Eigen::Matrix<double, input, input> x = Eigen::Matrix<double, input, input>::Identity();
-  const sf::Objective objective(net, loss, x, y);
+  const Eigen::Matrix<Scalar, input, input> x = Eigen::Matrix<Scalar, input, input>::Identity();
+  const Eigen::Matrix<Scalar, output, input> target = y.cast<Scalar>();
+  const sf::Objective objective(net, loss, x, target);
   const sf::ElementwiseQuantity<Net> quantity(net);
-  typename Net::Params theta = theta0;
+  typename Net::Params theta = theta0.cast<Scalar>();
   // Q̃ = |f₁ − f₂| / (f₁(θ₀) + |f₂(θ₀)|) and ΔQ̃ = Q̃(θ_t) − Q̃(θ₀), eq. (43).
   const sf::NormalisedDrift drift(quantity, theta);
+  // The reference code's version: its Q and D = f₁(θ₀) + f₂(θ₀), in Scalar and in double.
+  const auto [c1, c2] = code_terms<Act, Scalar>(net, theta);
+  const auto [e1, e2] = code_terms<Act, double>(net, theta);
+  const Scalar code_scale = c1 + c2, code_q0 = std::abs(c1 - c2);
+  const double exact_scale = e1 + e2, exact_q0 = std::abs(e1 - e2);
   const auto start = std::chrono::steady_clock::now();
   double bound = 0;  // ½η² Σ_{s<t} ‖∇L(θ_s)‖²: eq. (35) summed, halved for the ½ of eqs. (45) and (48)
   // The driver calls the observer at θ_0, θ_1, …, θ_steps with L and ∇L there, before each step.
   const auto status = sf::run(sf::GradientDescent{job.lr}, objective, theta, sf::Stopping{.max_steps = job.steps},
                               [&](const sf::Snapshot<typename Net::Params>& at) {
                                 if (recorded(at.step, job.steps)) {
-                                  const double f1 = quantity.outgoing(at.theta), f2 = quantity.incoming(at.theta);
-                                  job.rows.push_back({at.step, at.loss, f1 - f2, drift.normalised(at.theta),
-                                                      drift.drift(at.theta), f1, f2, bound});
+                                  if (published) {
+                                    const auto [f1, f2] = code_terms<Act, Scalar>(net, at.theta);
+                                    const auto [g1, g2] = code_terms<Act, double>(net, at.theta);
+                                    const Scalar q = f1 - f2;
+                                    job.rows.push_back({at.step, double(at.loss), double(q),
+                                                        double(std::abs(q) / code_scale),
+                                                        double((std::abs(q) - code_q0) / code_scale), double(f1),
+                                                        double(f2), bound,
+                                                        (std::abs(g1 - g2) - exact_q0) / exact_scale});
+                                  } else {
+                                    const double f1 = double(quantity.outgoing(at.theta));
+                                    const double f2 = double(quantity.incoming(at.theta));
+                                    const double dq = double(drift.drift(at.theta));
+                                    job.rows.push_back({at.step, double(at.loss), f1 - f2,
+                                                        double(drift.normalised(at.theta)), dq, f1, f2, bound, dq});
+                                  }
                                 }
-                                bound += 0.5 * sf::linear_trace_gd_bound(at.gradient, job.lr);
+                                bound += 0.5 * double(sf::linear_trace_gd_bound(at.gradient.template cast<double>(), job.lr));
                                 if (at.step > 0 && at.step % report_every == 0) progress.add(report_every);
                               });
   if (status.step != job.steps)
@@ -106,19 +155,20 @@ void run_job(Job& job, const Eigen::Matrix<double, output, input>& y, const Eige
   job.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-template <class LossT>
+/// Scalar: float for --dtype float (PyTorch's default, that of --published), else double.
+template <class Scalar, class LossT>
 void dispatch(Job& job, const Eigen::Matrix<double, output, input>& y, const Eigen::VectorXd& theta0,
-              const LossT& loss, sf::examples::Progress& progress) {
-  if (job.activation == "identity") run_job<sf::Identity>(job, y, theta0, loss, progress);
-  else if (job.activation == "relu") run_job<sf::ReLU>(job, y, theta0, loss, progress);
-  else if (job.activation == "tanh") run_job<sf::Tanh>(job, y, theta0, loss, progress);
-  else if (job.activation == "sigmoid") run_job<sf::Sigmoid>(job, y, theta0, loss, progress);
+              const LossT& loss, bool published, sf::examples::Progress& progress) {
+  if (job.activation == "identity") run_job<Scalar, sf::Identity>(job, y, theta0, loss, published, progress);
+  else if (job.activation == "relu") run_job<Scalar, sf::ReLU>(job, y, theta0, loss, published, progress);
+  else if (job.activation == "tanh") run_job<Scalar, sf::Tanh>(job, y, theta0, loss, published, progress);
+  else if (job.activation == "sigmoid") run_job<Scalar, sf::Sigmoid>(job, y, theta0, loss, published, progress);
   else throw std::invalid_argument("unknown activation '" + job.activation + "'");
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_example(int argc, char** argv) {
   CLI::App app{"Figure 3 (Appendix D): drift of the conserved quantity and loss under gradient descent"};
   std::string out_dir = "out/fig3_q_drift";
   std::uint64_t seed = 1;
@@ -129,7 +179,7 @@ int main(int argc, char** argv) {
   double init_std = 0.1, target_std = 1.0;
   std::string loss_name = "mse";
   app.add_option("--out", out_dir, "output folder")->capture_default_str();
-  app.add_option("--seed", seed, "random seed for Y and the initial parameters")->capture_default_str();
+  sf::examples::add_seed_option(app, seed, "random seed for Y and the initial parameters");
   app.add_option("--steps", steps, "gradient-descent steps (identity, ReLU, tanh)")->capture_default_str();
   app.add_option("--sigmoid-steps", sigmoid_steps, "gradient-descent steps for sigmoid")->capture_default_str();
   app.add_option("--lr", lrs, "learning rates")->capture_default_str();
@@ -142,17 +192,45 @@ int main(int argc, char** argv) {
                  "mse: (1/(m k)) ||Y - F||^2 as PyTorch's MSELoss (the paper's code); half: 1/2 ||Y - F||^2")
       ->check(CLI::IsMember({"mse", "half"}))
       ->capture_default_str();
+  bool published = false;
+  std::string dtype;
+  app.add_flag("--published", published,
+               "the reference code's configuration: float32, PyTorch's draws of torch.manual_seed(seed) "
+               "(default seed 12345), its Q and normalisation; MSE loss");
+  app.add_option("--dtype", dtype,
+                 "arithmetic of the training: float (PyTorch's default, that of --published) or double (default "
+                 "otherwise); --published --dtype double isolates what float32 changes")
+      ->check(CLI::IsMember({"float", "double"}));
   app.add_flag("--quick", quick, "2000 steps (4000 for sigmoid), for tests");
   CLI11_PARSE(app, argc, argv);
+  if (published && loss_name != "mse")
+    throw std::invalid_argument("--published trains on the mean squared error as the reference code; got --loss " +
+                                loss_name);
+  if (published && app.count("--seed") == 0) seed = 12345;
+  if (dtype.empty()) dtype = published ? "float" : "double";
+  if (dtype == "float" && loss_name != "mse")
+    throw std::invalid_argument("--dtype float trains on the mean squared error (as PyTorch); got --loss " + loss_name);
   if (quick) {
     steps = 2000;
     sigmoid_steps = 4000;
   }
 
-  std::mt19937_64 rng(seed);
-  const auto y = sf::random_normal<Eigen::Matrix<double, output, input>>(output, input, rng, target_std);
   const sf::TwoLayer<double, sf::Identity, input, hidden, output> shape;
-  const Eigen::VectorXd theta0 = sf::random_params(shape, rng, init_std);
+  Eigen::Matrix<double, output, input> y;
+  Eigen::VectorXd theta0;
+  if (published) {
+    // Q_dynamics_elementwise.py: Y = rand(m, n).normal_(0, 1), U = rand(m, k).normal_(0, s) and
+    // V = rand(n, k).normal_(0, s), each after torch.manual_seed(12345); its V is symflow's Vᵀ.
+    namespace ex = sf::examples;
+    y = ex::torch_seeded_normal(seed, output, input, 0.0f, float(target_std)).cast<double>();
+    theta0.resize(shape.size());
+    shape.weight<2>(theta0) = ex::torch_seeded_normal(seed, output, hidden, 0.0f, float(init_std)).cast<double>();
+    shape.weight<1>(theta0) = ex::torch_seeded_normal(seed, input, hidden, 0.0f, float(init_std)).cast<double>().transpose();
+  } else {
+    std::mt19937_64 rng(seed);
+    y = sf::random_normal<Eigen::Matrix<double, output, input>>(output, input, rng, target_std);
+    theta0 = sf::random_params(shape, rng, init_std);
+  }
 
   // One run per (activation, learning rate). symflow::sweep runs them on the OpenMP threads, the
   // costliest first so that the threads finish together, and returns them in the order it was given.
@@ -177,8 +255,10 @@ int main(int argc, char** argv) {
   try {
     const std::vector<Job> done = sf::sweep(order.size(), [&](std::uint64_t i) {
       Job job = jobs[order[i]];
-      if (loss_name == "mse") dispatch(job, y, theta0, sf::MeanSquaredError{}, progress);
-      else dispatch(job, y, theta0, sf::HalfSquaredError{}, progress);
+      const bool single = dtype == "float";
+      if (loss_name == "mse" && single) dispatch<float>(job, y, theta0, sf::MeanSquaredError{}, published, progress);
+      else if (loss_name == "mse") dispatch<double>(job, y, theta0, sf::MeanSquaredError{}, published, progress);
+      else dispatch<double>(job, y, theta0, sf::HalfSquaredError{}, published, progress);
       return job;
     });
     for (std::size_t i = 0; i < order.size(); ++i) jobs[order[i]] = done[i];
@@ -195,15 +275,18 @@ int main(int argc, char** argv) {
     auto gp = sf::examples::open_csv(out / "drift_series.gp");
     gp << "# Rows of run i (the order of drift_summary.csv) in drift.csv: skip 1 every ::first_i::last_i\n";
     ranges.write(gp);
+    sf::examples::close_csv(gp, out / "drift_series.gp");
   }
   {
     auto csv = sf::examples::open_csv(out / "drift.csv");
-    csv << "activation,lr,step,time,loss,q,q_change,q_tilde,delta_q_tilde,f1,f2,prop13_bound\n";
+    csv << "activation,lr,step,time,loss,q,q_change,q_tilde,delta_q_tilde,f1,f2,prop13_bound,delta_q_tilde_exact\n";
     auto summary = sf::examples::open_csv(out / "drift_summary.csv");
     summary << "activation,lr,steps,loss_convention,loss_initial,loss_final,q_initial,q_final,q_change_final,"
-               "delta_q_tilde_final,max_abs_delta_q_tilde,seconds\n";
+               "delta_q_tilde_final,max_abs_delta_q_tilde,seconds,configuration,delta_q_tilde_exact_final,dtype\n";
     std::cout << "fig3_q_drift: loss " << convention << ", X = I, Y ~ N(0, " << target_std << "^2), U, V ~ N(0, "
-              << init_std << "^2), seed " << seed << "\n";
+              << init_std << "^2), seed " << seed
+              << (published ? "; published: PyTorch's draws, the reference code's Q and normalisation" : "")
+              << "; arithmetic " << dtype << "\n";
     std::cout << "  activation  lr      steps   loss_0 -> loss_end        Q_0        Q_end - Q_0   delta Q~ (end)\n";
     for (const Job& job : jobs) {
       const Row& first = job.rows.front();
@@ -212,24 +295,32 @@ int main(int argc, char** argv) {
         max_drift = std::max(max_drift, std::abs(r.delta_q_tilde));
         csv << job.activation << ',' << job.lr << ',' << r.step << ',' << job.lr * static_cast<double>(r.step) << ','
             << r.loss << ',' << r.q << ',' << r.q - first.q << ',' << r.q_tilde << ',' << r.delta_q_tilde << ','
-            << r.f1 << ',' << r.f2 << ',' << r.bound << '\n';
+            << r.f1 << ',' << r.f2 << ',' << r.bound << ',' << r.delta_q_tilde_exact << '\n';
       }
       const Row& last = job.rows.back();
       const double drift_end = last.delta_q_tilde;
       summary << job.activation << ',' << job.lr << ',' << job.steps << ',' << loss_name << ',' << first.loss << ','
               << last.loss << ',' << first.q << ',' << last.q << ',' << last.q - first.q << ',' << drift_end << ','
-              << max_drift << ',' << job.seconds << '\n';
+              << max_drift << ',' << job.seconds << ',' << (published ? "published" : "symflow") << ','
+              << last.delta_q_tilde_exact << ',' << dtype << '\n';
       std::ostringstream line;
       line << "  " << std::left << std::setw(10) << job.activation << "  " << std::setw(6) << job.lr << "  "
            << std::setw(6) << job.steps << "  " << std::setprecision(4) << first.loss << " -> " << std::setw(12)
            << last.loss << "  " << std::setw(9) << first.q << "  " << std::setw(12) << last.q - first.q << "  "
            << drift_end;
+      if (published) line << "  (Q evaluated in double: " << last.delta_q_tilde_exact << ")";
       std::cout << line.str() << "\n";
     }
+    sf::examples::close_csv(csv, out / "drift.csv");
+    sf::examples::close_csv(summary, out / "drift_summary.csv");
   }
   std::cout << "gradient descent took " << std::fixed << std::setprecision(1) << seconds << " s in total\n"
             << std::defaultfloat;
   std::cout << "wrote " << (out / "drift.csv").string() << " and " << (out / "drift_summary.csv").string() << "\n";
   if (sf::examples::render("fig3_q_drift.gp", out)) std::cout << "wrote " << (out / "q_drift.png").string() << "\n";
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return symflow::examples::guarded_main("fig3_q_drift", [&] { return run_example(argc, argv); });
 }

@@ -12,6 +12,9 @@ summary = outdir.'/drift_summary.csv'
 # The loss convention the runs used (column 4 of the summary: mse or half).
 stats summary using (convention = strcol(4), 0) skip 1 nooutput
 loss_label = (convention eq 'mse') ? 'loss (1/(m k)) ||Y - F||^2' : 'loss 1/2 ||Y - F||^2'
+# symflow's configuration or the reference code's (--published: its draws, its Q), and the arithmetic.
+stats summary using (configuration = strcol(13), dtype = strcol(15), 0) skip 1 nooutput
+q_label = (configuration eq 'published') ? sprintf("delta Q~ of the code's Q, %s", dtype) : 'delta Q~ = Q~(t) - Q~(0)'
 
 # The activations and learning rates that were run, in the order of the summary, and the steps.
 acts = ''
@@ -40,7 +43,7 @@ do for [a=1:words(acts)] {
   set format x '%.0s%c'
   set title act
   set xlabel 'step'
-  set ylabel (a == 1 ? 'delta Q~ = Q~(t) - Q~(0)' : '')
+  set ylabel (a == 1 ? q_label : '')
   set format y '%.2g'
   plot for [i=1:words(lrs)] data skip 1 every ::first(a, i)::last(a, i) using 3:9 \
        with lines lw 2 lc rgb word(colors, i) title 'lr '.word(lrs, i)

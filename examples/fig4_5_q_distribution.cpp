@@ -15,6 +15,12 @@
 // symflow::sweep returns the results in item order, so the samples do not depend on the number of
 // OpenMP threads.
 //
+// --published draws as the reference code (Q_distribution.py): draw i from torch.manual_seed(i²),
+// U = rand(m, h).normal_(0, √(1/h)) then V = rand(n, h).normal_(0, √(1/n)) from the same generator
+// (float32, support/torch_draws.hpp), and its Q (utils.compute_Q): ‖U‖² − ‖V‖² (identity),
+// ‖U‖² − ‖max(V, 0)‖² (ReLU), ‖U‖² − Σcosh²V (tanh), ½‖U‖² − ΣV − ΣeV (sigmoid), that is
+// 2Q, 2Q, 2Q − hn and Q − hn in terms of eq. (48). The closed form drawn is that of a·Q + b.
+//
 // Writes q_samples.csv, q_summary.csv, q_histogram.csv, q_normal.csv, q_distribution_fig4.png and
 // q_distribution_fig5.png.
 #include <CLI/CLI.hpp>
@@ -32,6 +38,7 @@
 #include <symflow/symflow.hpp>
 
 #include "support/plot.hpp"
+#include "support/torch_draws.hpp"
 
 namespace sf = symflow;
 
@@ -64,6 +71,58 @@ sf::Moments sample(const Config& c, const Scheme& scheme, std::uint64_t seed, st
   return sf::elementwise_quantity_moments(net, scheme);
 }
 
+/// The reference code's Q of U (m×h) and V (n×h, its orientation), evaluated in double.
+template <class Act>
+double code_q(const sf::examples::TorchMatrix& u, const sf::examples::TorchMatrix& v) {
+  const double uu = u.cast<double>().squaredNorm();
+  double phi = 0;
+  for (Eigen::Index k = 0; k < v.size(); ++k) {
+    const double x = v.data()[k];
+    if constexpr (std::is_same_v<Act, sf::Identity>) phi += x * x;
+    else if constexpr (std::is_same_v<Act, sf::ReLU>) phi += x > 0 ? x * x : 0.0;
+    else if constexpr (std::is_same_v<Act, sf::Tanh>) phi += std::cosh(x) * std::cosh(x);
+    else phi += x + std::exp(x);
+  }
+  return (std::is_same_v<Act, sf::Sigmoid> ? uu / 2 : uu) - phi;
+}
+
+/// Q_code = a·Q + b with Q of eq. (48) (lower limit 0): the code's ΣΦ is 2ΣΦ for identity and
+/// ReLU, Σcosh²V = hn + 2ΣΦ for tanh (Φ = sinh²/2), ΣV + ΣeV = hn + ΣΦ for sigmoid (Φ = v + eᵛ − 1).
+struct Affine {
+  double a, b;
+};
+inline Affine code_q_affine(const std::string& activation, double h, double n) {
+  if (activation == "identity" || activation == "relu") return {2, 0};
+  if (activation == "tanh") return {2, -h * n};
+  return {1, -h * n};
+}
+
+/// --published: draw i as Q_distribution.py draws it, after torch.manual_seed(i²).
+template <class Act>
+sf::Moments sample_published(const Config& c, long draws, std::vector<double>& q) {
+  using Net = sf::TwoLayer<double, Act, sf::Dynamic, sf::Dynamic, sf::Dynamic>;
+  const Net net({c.n, c.h, c.m});
+  q = sf::sweep(static_cast<std::uint64_t>(draws), [&](std::uint64_t i) {
+    sf::examples::TorchGenerator generator(i * i);
+    const auto u = generator.rand_then_normal(c.m, c.h, 0.0f, static_cast<float>(std::sqrt(1.0 / double(c.h))));
+    const auto v = generator.rand_then_normal(c.n, c.h, 0.0f, static_cast<float>(std::sqrt(1.0 / double(c.n))));
+    return code_q<Act>(u, v);
+  });
+  const sf::Moments m = sf::elementwise_quantity_moments(net, sf::XavierNormal{});
+  const Affine t = code_q_affine(c.activation, double(c.h), double(c.n));
+  sf::Moments out = m;
+  out.mean = t.a * m.mean + t.b;
+  out.variance = t.a * t.a * m.variance;
+  return out;
+}
+
+inline sf::Moments sample_published_any(const Config& c, long draws, std::vector<double>& q) {
+  if (c.activation == "identity") return sample_published<sf::Identity>(c, draws, q);
+  if (c.activation == "relu") return sample_published<sf::ReLU>(c, draws, q);
+  if (c.activation == "tanh") return sample_published<sf::Tanh>(c, draws, q);
+  return sample_published<sf::Sigmoid>(c, draws, q);
+}
+
 template <class Scheme>
 sf::Moments sample_any(const Config& c, const Scheme& scheme, std::uint64_t seed, std::size_t index, long draws,
                        std::vector<double>& q) {
@@ -75,7 +134,7 @@ sf::Moments sample_any(const Config& c, const Scheme& scheme, std::uint64_t seed
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_example(int argc, char** argv) {
   CLI::App app{"Figures 4-5 (Appendix E): distribution of the conserved quantity Q over Xavier initialisations"};
   std::string out_dir = "out/fig4_5_q_distribution";
   std::uint64_t seed = 1;
@@ -84,15 +143,21 @@ int main(int argc, char** argv) {
   int bins = 40;
   std::string scheme_name = "xavier";
   app.add_option("--out", out_dir, "output folder")->capture_default_str();
-  app.add_option("--seed", seed, "random seed")->capture_default_str();
+  sf::examples::add_seed_option(app, seed, "random seed");
   app.add_option("--draws", draws, "initialisations per histogram")->capture_default_str();
   app.add_option("--bins", bins, "histogram bins")->capture_default_str();
   app.add_option("--scheme", scheme_name,
                  "xavier: eq. (46), Var U = 1/h, Var V = 1/n; glorot: Var = 2/(fan_in + fan_out) (PyTorch's xavier_normal_)")
       ->check(CLI::IsMember({"xavier", "glorot"}))
       ->capture_default_str();
+  bool published = false;
+  app.add_flag("--published", published,
+               "the reference code's draws (torch.manual_seed(i^2), float32, eq. 46) and its Q (2Q, 2Q, 2Q - hn, Q - hn)");
   app.add_flag("--quick", quick, "200 draws per histogram (for tests)");
   CLI11_PARSE(app, argc, argv);
+  if (published && app.count("--scheme") > 0)
+    throw std::invalid_argument("--published draws by eq. (46) as the reference code; --scheme does not apply");
+  if (published) scheme_name = "published";
   if (quick) draws = 200;
   if (draws < 4 || bins < 1) {
     std::cerr << "fig4_5_q_distribution: needs --draws >= 4 and --bins >= 1\n";
@@ -114,15 +179,19 @@ int main(int argc, char** argv) {
   normal_csv << "config,q,density\n";
 
   std::cout << "fig4_5_q_distribution: " << draws << " initialisations per histogram, scheme " << scheme_name
-            << " (" << (scheme_name == "xavier" ? "eq. 46: Var U = 1/h, Var V = 1/n" : "Var = 2/(fan_in + fan_out)")
-            << "), seed " << seed << "\n";
+            << " ("
+            << (published                 ? "the reference code: torch.manual_seed(i^2), eq. 46, its Q"
+                : scheme_name == "xavier" ? "eq. 46: Var U = 1/h, Var V = 1/n"
+                                          : "Var = 2/(fan_in + fan_out)")
+            << "), seed " << (published ? std::string("i^2") : std::to_string(seed)) << "\n";
   std::cout << "  config                 mean (sample +- s.e.)    closed form   eq.47   variance (sample +- s.e.)  closed form\n";
   const auto start = std::chrono::steady_clock::now();
   std::vector<double> q;
   for (std::size_t k = 0; k < configs.size(); ++k) {
     const Config& c = configs[k];
-    const sf::Moments closed = scheme_name == "xavier" ? sample_any(c, sf::XavierNormal{}, seed, k, draws, q)
-                                                       : sample_any(c, sf::GlorotNormal{}, seed, k, draws, q);
+    const sf::Moments closed = published                ? sample_published_any(c, draws, q)
+                               : scheme_name == "xavier" ? sample_any(c, sf::XavierNormal{}, seed, k, draws, q)
+                                                         : sample_any(c, sf::GlorotNormal{}, seed, k, draws, q);
     // Sample moments with their standard errors. monte_carlo_moments draws through the generator it
     // is given; the draws are already made (in parallel), so its "generator" walks the stored values.
     std::size_t next = 0;
@@ -164,9 +233,16 @@ int main(int argc, char** argv) {
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "sampled in " << std::fixed << std::setprecision(1) << seconds << " s\n" << std::defaultfloat;
-  for (auto* f : {&samples_csv, &summary_csv, &histogram_csv, &normal_csv}) f->close();
+  sf::examples::close_csv(samples_csv, out / "q_samples.csv");
+  sf::examples::close_csv(summary_csv, out / "q_summary.csv");
+  sf::examples::close_csv(histogram_csv, out / "q_histogram.csv");
+  sf::examples::close_csv(normal_csv, out / "q_normal.csv");
   std::cout << "wrote " << out.string() << "/q_{samples,summary,histogram,normal}.csv\n";
   if (sf::examples::render("fig4_5_q_distribution.gp", out))
     std::cout << "wrote " << out.string() << "/q_distribution_fig4.png and q_distribution_fig5.png\n";
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return symflow::examples::guarded_main("fig4_5_q_distribution", [&] { return run_example(argc, argv); });
 }

@@ -21,19 +21,23 @@ do for [figure in '4 5'] {
   cfg = 'identity_100_100_100'
   eval load_summary
   how = sprintf('%d initialisations each, %s (%s)', draws, scheme, \
-                scheme eq 'xavier' ? 'eq. 46: Var U = 1/h, Var V = 1/n' : 'Var = 2/(fan in + fan out)')
+                scheme eq 'xavier' ? 'eq. 46: Var U = 1/h, Var V = 1/n' : \
+                scheme eq 'published' ? "the reference code's draws, eq. 46" : 'Var = 2/(fan in + fan out)')
+  published = (scheme eq 'published')
   if (figure eq '4') {
     configs = 'identity_100_100_100 identity_100_200_100 identity_200_100_100'
     set terminal pngcairo size 1650,560 font ',13' noenhanced
     set output outdir.'/q_distribution_fig4.png'
     set multiplot layout 1,3 margins 0.05,0.99,0.14,0.86 spacing 0.05 \
-        title "Figure 4: Q = 1/2 Tr[U^T U - V V^T] (eq. 45) of linear networks; ".how
+        title (published ? "Figure 4: the reference code's Q = Tr[U^T U - V V^T] (twice eq. 45) of linear networks; " \
+                         : "Figure 4: Q = 1/2 Tr[U^T U - V V^T] (eq. 45) of linear networks; ").how
   } else {
     configs = 'identity_100_100_100 relu_100_100_100 tanh_100_100_100 sigmoid_100_100_100'
     set terminal pngcairo size 1900,560 font ',13' noenhanced
     set output outdir.'/q_distribution_fig5.png'
     set multiplot layout 1,4 margins 0.04,0.99,0.14,0.86 spacing 0.04 \
-        title "Figure 5: Q = 1/2 ||U||^2 - sum Phi(V_kj) (eq. 48) by activation; ".how
+        title (published ? "Figure 5: the reference code's Q (2Q, 2Q, 2Q - hn, Q - hn of eq. 48) by activation; " \
+                         : "Figure 5: Q = 1/2 ||U||^2 - sum Phi(V_kj) (eq. 48) by activation; ").how
   }
   do for [c = 1:words(configs)] {
     cfg = word(configs, c)

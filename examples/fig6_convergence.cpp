@@ -161,7 +161,7 @@ using sf::examples::format;
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_example(int argc, char** argv) {
   CLI::App app{"Figure 6: gradient-descent loss curves of two-layer networks started at different Q (Appendix F.3)"};
   std::string out_dir = "out/fig6_convergence";
   std::uint64_t seed = 12345;
@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
   std::string loss_name = "mse";
   double reference_scale = 0.1;
   app.add_option("--out", out_dir, "output folder")->capture_default_str();
-  app.add_option("--seed", seed, "seed of Y and of the initial draw")->capture_default_str();
+  sf::examples::add_seed_option(app, seed, "seed of Y and of the initial draw");
   app.add_flag("--quick", quick, "a short run (3 000 steps, 6 000 for sigmoid) for the tests");
   app.add_option("--lr", s.learning_rate, "learning rate")->capture_default_str();
   app.add_option("--steps", s.steps, "gradient-descent steps (identity, relu, tanh)")->capture_default_str();
@@ -305,4 +305,8 @@ int main(int argc, char** argv) {
     std::cout << "wrote " << (out / "fig6_convergence.png").string() << " and " << (out / "fig6_fixed_function.png").string()
               << "\n";
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return symflow::examples::guarded_main("fig6_convergence", [&] { return run_example(argc, argv); });
 }

@@ -120,7 +120,7 @@ using sf::examples::format;
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_example(int argc, char** argv) {
   CLI::App app{"Figure 7: radial factorisation U g(V^T) from spectral initialisations at four Q, with Prop. 16's rate"};
   std::string out_dir = "out/fig7_radial_convergence";
   std::uint64_t seed = 12345;
@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
   std::vector<double> qs{0.002, 0.2, 20, 2000};
   double detail_q = 0.2;
   app.add_option("--out", out_dir, "output folder")->capture_default_str();
-  app.add_option("--seed", seed, "seed of Y")->capture_default_str();
+  sf::examples::add_seed_option(app, seed, "seed of Y");
   app.add_flag("--quick", quick, "a short run at learning rate 1e-6 (20 000 steps) for the tests");
   app.add_option("--lr", s.learning_rate, "learning rate (mean squared error)")->capture_default_str();
   app.add_option("--steps", s.steps, "gradient-descent steps")->capture_default_str();
@@ -284,4 +284,8 @@ int main(int argc, char** argv) {
   if (sf::examples::render("fig7_radial_convergence.gp", out))
     std::cout << "wrote " << (out / "fig7_radial_convergence.png").string() << "\n";
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return symflow::examples::guarded_main("fig7_radial_convergence", [&] { return run_example(argc, argv); });
 }

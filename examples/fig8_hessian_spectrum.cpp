@@ -180,7 +180,7 @@ std::string format(double x, int digits = 12) { return sf::examples::format(x, d
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_example(int argc, char** argv) {
   CLI::App app{"Figure 8: Hessian eigenvalues at the minimum reached from different Q (Appendix G)"};
   std::string out_dir = "out/fig8_hessian_spectrum";
   std::uint64_t seed = 12345;
@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
   double scalar_lr = 1e-3, scalar_start = 0.25;
   long scalar_max_steps = 1000000;
   app.add_option("--out", out_dir, "output folder")->capture_default_str();
-  app.add_option("--seed", seed, "seed of Y, of the initial draw and of the symmetry checks")->capture_default_str();
+  sf::examples::add_seed_option(app, seed, "seed of Y, of the initial draw and of the symmetry checks");
   app.add_flag("--quick", quick, "a small run for the tests (hidden 20)");
   app.add_option("--input", s.input, "input width n (= number of samples, X = I)")->capture_default_str();
   app.add_option("--hidden", s.hidden, "hidden width h")->capture_default_str();
@@ -315,4 +315,8 @@ int main(int argc, char** argv) {
     std::cout << "wrote " << (out / "fig8_hessian_spectrum.png").string() << " and "
               << (out / "fig8_scalar.png").string() << "\n";
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return symflow::examples::guarded_main("fig8_hessian_spectrum", [&] { return run_example(argc, argv); });
 }

@@ -10,7 +10,7 @@
 
 #include "support/plot.hpp"
 
-int main(int argc, char** argv) {
+static int run_example(int argc, char** argv) {
   namespace sf = symflow;
   CLI::App app{"Two-layer linear network: loss and layer imbalance under gradient descent"};
   std::string out_dir = "out/two_layer_imbalance";
@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   double lr = 0.02;
   int record_every = 5;
   app.add_option("--out", out_dir, "output folder")->capture_default_str();
-  app.add_option("--seed", seed, "random seed")->capture_default_str();
+  sf::examples::add_seed_option(app, seed, "random seed");
   app.add_option("--steps", steps, "gradient-descent steps")->capture_default_str();
   app.add_option("--lr", lr, "learning rate")->capture_default_str();
   app.add_option("--record-every", record_every, "steps between CSV rows")->capture_default_str();
@@ -54,10 +54,15 @@ int main(int argc, char** argv) {
     if (step % record_every == 0 || step == steps) csv << step << ',' << loss << ',' << imbalance(theta) << '\n';
     if (step < steps) theta -= lr * grad;
   }
+  sf::examples::close_csv(csv, out / "imbalance.csv");  // gnuplot reads it next
   const double q1 = imbalance(theta);
   std::cout << "two_layer_imbalance: " << steps << " steps at lr " << lr << ": loss " << loss << ", imbalance "
             << q0 << " -> " << q1 << " (change " << q1 - q0 << ")\n";
   std::cout << "wrote " << (out / "imbalance.csv").string() << "\n";
   if (sf::examples::render("two_layer_imbalance.gp", out)) std::cout << "wrote " << (out / "imbalance.png").string() << "\n";
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return symflow::examples::guarded_main("two_layer_imbalance", [&] { return run_example(argc, argv); });
 }

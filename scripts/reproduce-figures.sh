@@ -3,7 +3,8 @@
 # OUT/<program>/, every PNG also gathered in OUT itself, and the wall-clock and CPU seconds of each
 # run (CPU: user + system of the program and its gnuplot, from /usr/bin/time when installed) in
 # OUT/timings.csv, with the total and the load averages before and after. OUT is the first argument,
-# out/figures by default. Extra arguments after OUT are passed to every program (e.g. --seed 2). The
+# out/figures by default. Extra arguments after OUT are passed to every program (e.g. --seed 2); the
+# runs of the reference code's configurations (--published) follow them with its own seeds. The
 # build folder is build/release, or $SYMFLOW_BUILD_DIR. docs/figures.md#timing has measured times.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,19 +36,38 @@ echo "program,wall_seconds,cpu_seconds" > "$out/timings.csv"
 load_before="$(load)"
 all_start=$(date +%s%N)
 all_cpu=0
-for f in "${figures[@]}"; do
-  echo "== $f" >&2
+# run NAME PROGRAM ARGS...: one run into OUT/NAME, its PNGs gathered in OUT as <png> (or, for the
+# reference code's configurations, <png without .png>_<suffix of NAME>.png).
+run() {
+  local name="$1" program="$2"
+  shift 2
+  echo "== $name" >&2
+  local start cpu="" wall
   start=$(date +%s%N)
-  "${timer[@]}" "$build/examples/$f" --out "$out/$f" "$@"
+  "${timer[@]}" "$build/examples/$program" --out "$out/$name" "$@"
   wall="$(elapsed "$start")"
-  cpu=""
   if ((${#timer[@]})); then
     cpu="$(awk '{ printf "%.1f", $1 + $2 }' "$out/.cpu")"
     all_cpu="$(awk -v a="$all_cpu" -v b="$cpu" 'BEGIN { printf "%.1f", a + b }')"
   fi
-  echo "$f,$wall,$cpu" >> "$out/timings.csv"
-  cp "$out/$f"/*.png "$out/" 2>/dev/null || echo "reproduce-figures: $f wrote no PNG (is gnuplot installed?)" >&2
+  echo "$name,$wall,$cpu" >> "$out/timings.csv"
+  local suffix="${name#"$program"}" png found=0
+  for png in "$out/$name"/*.png; do
+    [ -f "$png" ] || continue
+    found=1
+    png="$(basename "$png")"
+    cp "$out/$name/$png" "$out/${png%.png}$suffix.png"
+  done
+  ((found)) || echo "reproduce-figures: $name wrote no PNG (is gnuplot installed?)" >&2
+}
+for f in "${figures[@]}"; do
+  run "$f" "$f" "$@"
 done
+# The reference code's configurations (docs/figures.md#the-published-configurations): Figure 3 in
+# float32 as published and from the same draws in float64, Figures 4-5 with its draws and its Q.
+run fig3_q_drift_published fig3_q_drift --published
+run fig3_q_drift_published_double fig3_q_drift --published --dtype double
+run fig4_5_q_distribution_published fig4_5_q_distribution --published
 rm -f "$out/.cpu"
 echo "all,$(elapsed "$all_start"),$( ((${#timer[@]})) && echo "$all_cpu")" >> "$out/timings.csv"
 echo "reproduce-figures: every figure is in $out; seconds per program (wall, CPU), on $(nproc) cores" \

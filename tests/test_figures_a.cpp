@@ -3,6 +3,8 @@
 // `<program> --quick --out <build>/examples/quick/<program>` wrote (ctest runs those first, as fixtures).
 #include <catch2/catch.hpp>
 
+#include "figure_csv.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -14,55 +16,8 @@
 #include <string>
 #include <vector>
 
-namespace {
-
-/// A CSV file with a header line, read as text; blank lines (block separators for gnuplot) are skipped.
-class Csv {
- public:
-  explicit Csv(const std::filesystem::path& path) : path_(path) {
-    std::ifstream in(path);
-    if (!in) FAIL("cannot read " << path << ": run the example's --quick mode first (ctest does)");
-    std::string line;
-    std::getline(in, line);
-    header_ = split(line);
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      rows_.push_back(split(line));
-      if (rows_.back().size() != header_.size())
-        FAIL(path << ": a row has " << rows_.back().size() << " fields, the header " << header_.size());
-    }
-  }
-
-  std::size_t rows() const { return rows_.size(); }
-  /// Field `name` of row r as text.
-  const std::string& text(std::size_t r, const std::string& name) const { return rows_.at(r).at(index(name)); }
-  /// Field `name` of row r as a number.
-  double number(std::size_t r, const std::string& name) const { return std::stod(text(r, name)); }
-
- private:
-  static std::vector<std::string> split(const std::string& line) {
-    std::vector<std::string> out;
-    std::stringstream s(line);
-    std::string field;
-    while (std::getline(s, field, ',')) out.push_back(field);
-    return out;
-  }
-  std::size_t index(const std::string& name) const {
-    const auto it = std::find(header_.begin(), header_.end(), name);
-    if (it == header_.end()) FAIL(path_ << " has no column '" << name << "'");
-    return static_cast<std::size_t>(it - header_.begin());
-  }
-
-  std::filesystem::path path_;
-  std::vector<std::string> header_;
-  std::vector<std::vector<std::string>> rows_;
-};
-
-std::filesystem::path quick(const std::string& program, const std::string& file) {
-  return std::filesystem::path(SYMFLOW_QUICK_DIR) / program / file;
-}
-
-}  // namespace
+using symflow_tests::Csv;
+using symflow_tests::quick;
 
 // ---------------------------------------------------------------------------------------------
 // Figure 1: L = ½(y − u v x)². Gradient flow u̇ = (y − uvx) v x, v̇ = (y − uvx) u x conserves

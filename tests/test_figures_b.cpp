@@ -4,6 +4,8 @@
 // one thread). Every check is a property that holds by mathematics, not a stored number.
 #include <catch2/catch.hpp>
 
+#include "figure_csv.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -17,51 +19,8 @@
 
 namespace {
 
-/// A CSV file with a header line, read into rows of strings.
-class Table {
- public:
-  explicit Table(const std::filesystem::path& path) : path_(path) {
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error("cannot read " + path.string() + " (run the example's --quick mode first)");
-    std::string line;
-    std::getline(in, line);
-    header_ = split(line);
-    for (std::size_t i = 0; i < header_.size(); ++i) index_[header_[i]] = i;
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      rows_.push_back(split(line));
-      if (rows_.back().size() != header_.size())
-        throw std::runtime_error(path.string() + ": a row has " + std::to_string(rows_.back().size()) +
-                                 " fields, the header " + std::to_string(header_.size()));
-    }
-  }
-  std::size_t size() const { return rows_.size(); }
-  const std::string& text(std::size_t row, const std::string& column) const { return rows_.at(row).at(at(column)); }
-  double number(std::size_t row, const std::string& column) const { return std::stod(text(row, column)); }
-  long integer(std::size_t row, const std::string& column) const { return std::stol(text(row, column)); }
-
- private:
-  std::size_t at(const std::string& column) const {
-    const auto it = index_.find(column);
-    if (it == index_.end()) throw std::runtime_error(path_.string() + " has no column " + column);
-    return it->second;
-  }
-  static std::vector<std::string> split(const std::string& line) {
-    std::vector<std::string> out;
-    std::stringstream s(line);
-    std::string field;
-    while (std::getline(s, field, ',')) out.push_back(field);
-    return out;
-  }
-  std::filesystem::path path_;
-  std::vector<std::string> header_;
-  std::map<std::string, std::size_t> index_;
-  std::vector<std::vector<std::string>> rows_;
-};
-
-std::filesystem::path quick(const std::string& example, const std::string& file) {
-  return std::filesystem::path(SYMFLOW_QUICK_DIR) / example / file;
-}
+using Table = symflow_tests::Csv;
+using symflow_tests::quick;
 
 std::string contents(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -15,7 +15,9 @@ What is checked and measured, in one invocation:
   2. time per step of each loop (median of several runs), 1 and 2 threads, and the ratio;
   3. the Appendix E sweep: Q of 1000 Xavier draws at m = h = n = 100, timed;
   4. the full Hessian of the loss at 750 parameters (torch.autograd.functional.hessian), compared
-     entry by entry and timed.
+     entry by entry and timed;
+  5. with --drift-steps N (400000 as in the paper), Figure 3's final drift of the code's Q at each
+     learning rate in float32 (the published dtype) and float64, by both implementations.
 
 Usage (run.sh builds symflow_compare and calls this):
   /usr/bin/python3 torch_compare.py --symflow BUILD/bench/symflow_compare [--quick] [--json out.json]
@@ -233,6 +235,50 @@ def check_trajectories(binary, work, steps, lrs):
     return rows
 
 
+def code_terms(U, V, activation):
+    """f1, f2 of the reference code's Q = f1 - f2 (utils.compute_Q), whose sum at the start is the
+    normalisation of its Figure 3 (UU_plus_VV_0)."""
+    if activation == "identity":
+        return torch.sum(U * U), torch.sum(V * V)
+    if activation == "relu":
+        return torch.sum(U * U), torch.sum(torch.relu(V) ** 2)
+    if activation == "tanh":
+        return torch.sum(U * U), torch.sum(torch.cosh(V) ** 2)
+    return 0.5 * torch.sum(U * U), torch.sum(V) + torch.sum(torch.exp(V))
+
+
+def check_drift(binary, work, steps, lrs, activations):
+    """Figure 3's final drift (|Q_code(N)| - |Q_code(0)|) / (f1 + f2)(0) after `steps` steps of the
+    reference loop, in float32 (as published) and float64, by PyTorch and by symflow from the same
+    tensors: float32 rounding, not the mathematics, makes the drifts of the three learning rates
+    "the same magnitude" (docs/errata.md, Appendix D)."""
+    rows = []
+    for dtype in DTYPES:
+        init = initial_tensors(dtype)
+        path = os.path.join(work, "initial_%s.txt" % dtype)
+        write_tensors(path, dtype, init)
+        for activation in activations:
+            f1, f2 = code_terms(init["U"], init["V"], activation)
+            scale, q0 = float(f1 + f2), abs(float(f1 - f2))
+            for lr in lrs:
+                model = TwoLayerElementwise(init["U"], init["V"], activation)
+                optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+                criterion = nn.MSELoss()
+                for _ in range(steps):
+                    optimizer.zero_grad()
+                    criterion(model.forward(init["X"]), init["Y"]).backward()
+                    optimizer.step()
+                g1, g2 = code_terms(model.U.data, model.V.data, activation)
+                out = os.path.join(work, "drift_%s_%s.txt" % (dtype, activation))
+                run_symflow(binary, "trajectory", "--tensors", path, "--activation", activation, "--dtype", dtype,
+                            "--steps", steps, "--lr", lr, "--out", out)
+                _, sym_q = read_trajectory(out)
+                rows.append({"dtype": dtype, "activation": activation, "lr": lr, "steps": steps,
+                             "drift_torch": (abs(float(g1 - g2)) - q0) / scale,
+                             "drift_symflow": (abs(sym_q[-1]) - q0) / scale})
+    return rows
+
+
 def timed(f):
     """Runs f() and returns (wall-clock seconds, CPU seconds of this process, all threads)."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -388,6 +434,9 @@ def main():
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--quick", action="store_true", help="few steps and draws (checks the plumbing only)")
     parser.add_argument("--json", help="also write all results to this JSON file")
+    parser.add_argument("--drift-steps", type=int, default=0,
+                        help="also run Figure 3's drift for this many steps (400000 as published) in both dtypes")
+    parser.add_argument("--drift-activations", nargs="+", default=["identity"], choices=ACTIVATIONS)
     parser.add_argument("--keep", help="keep the exchanged files in this folder")
     args = parser.parse_args()
     if args.quick:
@@ -400,7 +449,13 @@ def main():
     results["steps_timing"] = time_steps(args.symflow, work, args.steps, args.lr, args.repeats, args.threads)
     results["qstats"] = time_qstats(args.symflow, args.draws, 100, max(1, min(args.repeats, 3)), args.threads)
     results["hessian"] = time_hessian(args.symflow, work, max(1, min(args.repeats, 5)), args.threads)
+    if args.drift_steps > 0:
+        results["drift"] = check_drift(args.symflow, work, args.drift_steps, args.trajectory_lr,
+                                       args.drift_activations)
     print(markdown(results))
+    for r in results.get("drift", []):
+        print("drift of the code's Q, %s, %s, lr %g, %d steps: PyTorch %.3e, symflow %.3e"
+              % (r["dtype"], r["activation"], r["lr"], r["steps"], r["drift_torch"], r["drift_symflow"]))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 /// \file Integrators: gradient descent, mini-batch SGD, heavy-ball momentum, Adam, gradient flow by
-/// RK4 and by adaptive Dormand–Prince 5(4), and the driver `run` with observers, Trace and stopping
+/// RK4 and by adaptive Dormand–Prince 5(4) (locating the kinks of ReLU networks), and the driver `run` with observers, Trace and stopping
 /// rules.
 #include "symflow/flow/adam.hpp"
 #include "symflow/flow/batch_sampler.hpp"
@@ -15,4 +15,5 @@
 #include "symflow/flow/run.hpp"
 #include "symflow/flow/runge_kutta4.hpp"
 #include "symflow/flow/stopping.hpp"
+#include "symflow/flow/switching.hpp"
 #include "symflow/flow/trace.hpp"

@@ -9,3 +9,4 @@
 #include "symflow/model/mlp.hpp"
 #include "symflow/model/objective.hpp"
 #include "symflow/model/random.hpp"
+#include "symflow/model/sequential.hpp"

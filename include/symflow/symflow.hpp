@@ -11,3 +11,4 @@
 #include "symflow/init.hpp"
 #include "symflow/analysis.hpp"
 #include "symflow/ensemble.hpp"
+#include "symflow/teleport.hpp"

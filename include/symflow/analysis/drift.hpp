@@ -33,31 +33,51 @@
 
 #include "symflow/conserved/quantity.hpp"
 #include "symflow/core/config.hpp"
+#include "symflow/core/reduction.hpp"
+#include "symflow/model/mlp.hpp"
 #include "symflow/flow/observer.hpp"
 
 namespace symflow {
 
 /// Q(θ − ηg) − Q(θ) = η² Q(g), exact for a quadratic quantity when g = ∇L(θ) (generalises eq. 41).
+/// The sign and scale are those of q: for LayerImbalanceTrace (incoming − outgoing) it is minus
+/// eq. (41); for HalfTraceOutgoingMinusIncoming (the paper's ½Tr[UᵀU − VVᵀ]) half of eq. (41).
 template <QuadraticQuantity Q, class DG>
 typename Q::Value gd_step_change(const Q& q, const Eigen::MatrixBase<DG>& gradient, double learning_rate) {
   using Scalar = typename Q::Scalar;
-  const typename Q::Params g = gradient;
+  const auto g = detail::convert_checked<typename Q::Params>("gradient", gradient);
   return typename Q::Value(Scalar(learning_rate * learning_rate) * q.value(g));
 }
 
-/// Eq. (41): the change of Q = Tr[UᵀU − VVᵀ] of a two-layer network F = U σ(V X) with linear σ in
-/// one gradient-descent step, η²(‖∂L/∂U‖² − ‖∂L/∂V‖²) (U = W_2, V = W_1, g = ∇L(θ)).
-template <class Model, class DG>
-typename Model::Scalar linear_trace_gd_change(const Model& model, const Eigen::MatrixBase<DG>& gradient,
-                                              double learning_rate) {
-  static_assert(Model::depth == 2, "symflow::linear_trace_gd_change: eq. (41) is for a two-layer network U V");
+/// Eq. (41): the change in one gradient-descent step of Prop. 13's Q = Tr[UᵀU − VVᵀ], outgoing minus
+/// incoming, full trace (= 2 × HalfTraceOutgoingMinusIncoming = −LayerImbalanceTrace), of a
+/// two-layer network F = U σ(V X) (U = W_2, V = W_1, g = ∇L(θ)):
+///     η²(‖∂L/∂U‖² − ‖∂L/∂V‖² − ‖∂L/∂b_1‖²)
+/// (the bias term only for BiasedMlp). Exact when that Q is conserved by gradient flow (σ linear,
+/// ReLU or LeakyReLU). The squares are summed in double for float gradients.
+template <MlpModel Model, class DG>
+typename Model::Scalar outgoing_minus_incoming_trace_gd_change(const Model& model, const Eigen::MatrixBase<DG>& gradient,
+                                                               double learning_rate) {
+  static_assert(Model::depth == 2,
+                "symflow::outgoing_minus_incoming_trace_gd_change: eq. (41) is for a two-layer network U σ(V X)");
   using Scalar = typename Model::Scalar;
-  const typename Model::Params g = gradient;
-  return Scalar(learning_rate * learning_rate) *
-         (model.template weight<2>(g).squaredNorm() - model.template weight<1>(g).squaredNorm());
+  const auto g = detail::convert_checked<typename Model::Params>("gradient", gradient);
+  accumulator_t<Scalar> change = sum_of_squares(model.template weight<2>(g)) - sum_of_squares(model.template weight<1>(g));
+  if constexpr (Model::has_bias) change -= sum_of_squares(model.template bias<1>(g));
+  return static_cast<Scalar>(accumulator_t<Scalar>(learning_rate * learning_rate) * change);
 }
 
-/// Eq. (35): |ΔQ| ≤ η² |dL/dt| = η² ‖∇L‖² for Q = Tr[UᵀU − VVᵀ] along θ̇ = −∇L.
+/// The former name of outgoing_minus_incoming_trace_gd_change (same value; the name did not say
+/// the sign, opposite to LayerImbalanceTrace's, nor the scale, twice the paper's ½Tr of eq. 45).
+template <MlpModel Model, class DG>
+[[deprecated("use symflow::outgoing_minus_incoming_trace_gd_change (same value), or gd_step_change with the quantity")]]
+typename Model::Scalar linear_trace_gd_change(const Model& model, const Eigen::MatrixBase<DG>& gradient,
+                                              double learning_rate) {
+  return outgoing_minus_incoming_trace_gd_change(model, gradient, learning_rate);
+}
+
+/// Eq. (35): |ΔQ| ≤ η² |dL/dt| = η² ‖∇L‖² for Q = Tr[UᵀU − VVᵀ] (either sign: it bounds the change
+/// of LayerImbalanceTrace too) along θ̇ = −∇L; half of it bounds the paper's ½Tr of eq. (45).
 template <class DG>
 typename DG::Scalar linear_trace_gd_bound(const Eigen::MatrixBase<DG>& gradient, double learning_rate) {
   return typename DG::Scalar(learning_rate * learning_rate) * gradient.squaredNorm();
@@ -78,6 +98,10 @@ concept TwoPartQuantity = requires(const Q& q, const typename Q::Params& p) {
 /// Also the signed version (Q(θ_t) − Q(θ₀))/(f₁(θ₀) + |f₂(θ₀)|), which does not fold a change of
 /// sign of Q. Both depend on the lower limit of ∫σ/σ′ (here 0, as in eq. 48).
 ///
+/// Sign: Q = f₁ − f₂ is outgoing minus incoming, as eq. (48) prints it. f₁ − f₂ is formed in
+/// accumulator_t<Scalar> (double for float), in which the quantity returns its two parts: the
+/// difference of two nearly equal sums keeps its digits.
+///
 /// As an observer (run(…, drift)) it follows a run from its first point: `last()` is ΔQ̃ at the
 /// latest point and `largest()` the largest |ΔQ̃| seen. As a Trace column, trace.add("dQ",
 /// drift.column()) records ΔQ̃ relative to the θ₀ given at construction.
@@ -93,7 +117,7 @@ class NormalisedDrift {
 
   /// Sets θ₀: f₁(θ₀), f₂(θ₀) and Q̃(θ₀).
   void rebase(const Params& theta0) {
-    const Scalar f1 = q_.outgoing(theta0), f2 = q_.incoming(theta0);
+    const Accumulator f1 = q_.outgoing(theta0), f2 = q_.incoming(theta0);
     using std::abs;
     scale_ = f1 + abs(f2);
     q0_ = f1 - f2;
@@ -103,17 +127,16 @@ class NormalisedDrift {
   }
 
   /// Q̃(θ) = |f₁ − f₂| / (f₁(θ₀) + |f₂(θ₀)|).
-  Scalar normalised(const Params& p) const {
-    using std::abs;
-    return abs(q_.outgoing(p) - q_.incoming(p)) / scale_;
-  }
+  Scalar normalised(const Params& p) const { return static_cast<Scalar>(normalised_accurate(p)); }
   /// ΔQ̃ = Q̃(θ) − Q̃(θ₀), eq. (43).
   Scalar drift(const Params& p) const {
     using std::abs;
-    return normalised(p) - abs(q0_) / scale_;
+    return static_cast<Scalar>(normalised_accurate(p) - abs(q0_) / scale_);
   }
   /// (Q(θ) − Q(θ₀)) / (f₁(θ₀) + |f₂(θ₀)|).
-  Scalar signed_drift(const Params& p) const { return (q_.outgoing(p) - q_.incoming(p) - q0_) / scale_; }
+  Scalar signed_drift(const Params& p) const {
+    return static_cast<Scalar>((difference(p) - q0_) / scale_);
+  }
 
   /// Observer: re-bases at step 0 of a run (or on first use), then tracks ΔQ̃.
   void operator()(const Snapshot<Params>& s) {
@@ -127,7 +150,7 @@ class NormalisedDrift {
   /// The largest |ΔQ̃| observed.
   Scalar largest() const { return largest_; }
   /// f₁(θ₀) + |f₂(θ₀)|.
-  Scalar scale() const { return scale_; }
+  Scalar scale() const { return static_cast<Scalar>(scale_); }
 
   /// A Trace column f(θ) = ΔQ̃(θ) relative to the current θ₀.
   auto column() const {
@@ -135,9 +158,19 @@ class NormalisedDrift {
   }
 
  private:
+  using Accumulator = accumulator_t<Scalar>;
+  /// f₁ − f₂ in the accumulator type.
+  Accumulator difference(const Params& p) const {
+    return static_cast<Accumulator>(q_.outgoing(p)) - static_cast<Accumulator>(q_.incoming(p));
+  }
+  Accumulator normalised_accurate(const Params& p) const {
+    using std::abs;
+    return abs(difference(p)) / scale_;
+  }
+
   Q q_;
-  Scalar scale_{1};
-  Scalar q0_{0};
+  Accumulator scale_{1};
+  Accumulator q0_{0};
   bool based_ = false;
   Scalar last_{0};
   Scalar largest_{0};
@@ -148,8 +181,9 @@ class NormalisedDrift {
 template <QuadraticQuantity Q, class DP, class DQ>
 typename Q::Value momentum_charge(const Q& q, const Eigen::MatrixBase<DP>& theta, const Eigen::MatrixBase<DQ>& previous) {
   using Scalar = typename Q::Scalar;
-  const typename Q::Params p = theta;
-  const typename Q::Params v = theta - previous;
+  detail::require_length("previous θ", theta.size(), previous.size());
+  const auto p = detail::convert_checked<typename Q::Params>("θ", theta);
+  const typename Q::Params v = p - previous;
   return typename Q::Value(Scalar(0.5) * directional_derivative(q, p, v));
 }
 
@@ -158,8 +192,9 @@ typename Q::Value momentum_charge(const Q& q, const Eigen::MatrixBase<DP>& theta
 template <class Action, class DP, class DQ>
 typename Action::Scalar generator_charge(const Action& action, const typename Action::Algebra& m,
                                          const Eigen::MatrixBase<DP>& theta, const Eigen::MatrixBase<DQ>& previous) {
-  const typename Action::Params p = theta;
-  const typename Action::Params v = theta - previous;
+  detail::require_length("previous θ", theta.size(), previous.size());
+  const auto p = detail::convert_checked<typename Action::Params>("θ", theta);
+  const typename Action::Params v = p - previous;
   return action.generator(m, p).dot(v);
 }
 

@@ -22,6 +22,8 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 #include <Eigen/Eigenvalues>
 #include <Eigen/Householder>
@@ -38,9 +40,10 @@ namespace symflow {
 
 /// The d × dim 𝔤 matrix whose column j is the generator M̄_jθ of the j-th basis element of the
 /// action's Lie algebra: a spanning set of the orbit's tangent space at θ.
-template <class Action>
+template <class Action, class D>
 Eigen::Matrix<typename Action::Scalar, Dynamic, Dynamic> orbit_tangent_matrix(const Action& action,
-                                                                           const typename Action::Params& theta) {
+                                                                           const Eigen::MatrixBase<D>& theta_in) {
+  const auto theta = detail::convert_checked<typename Action::Params>("θ", theta_in);
   const Index dim = action.algebra().dimension();
   Eigen::Matrix<typename Action::Scalar, Dynamic, Dynamic> t(theta.size(), dim);
   for (Index j = 0; j < dim; ++j) t.col(j) = action.generator(action.algebra().basis(j), theta);
@@ -126,9 +129,18 @@ struct OrbitDimension {
 /// values σ_i > relative_tolerance·σ_max. Default tolerance max(d, dim 𝔤)·ε of the action's scalar
 /// (the convention of LAPACK-based rank functions): generators exact up to rounding give singular values
 /// of order ε·σ_max where the map is degenerate.
-template <class Action>
-OrbitDimension orbit_dimension(const Action& action, const typename Action::Params& theta,
+template <class Action, class D>
+OrbitDimension orbit_dimension(const Action& action, const Eigen::MatrixBase<D>& theta,
                                double relative_tolerance = -1) {
+  // A NaN would make every singular value NaN and the count 0: an answer, but a wrong one.
+  using std::isfinite;
+  for (Index i = 0; i < theta.size(); ++i)
+    if (!isfinite(theta.coeff(i)))
+      throw std::invalid_argument("symflow::orbit_dimension: θ entry " + std::to_string(i) + " is " +
+                                  std::to_string(static_cast<double>(theta.coeff(i))) + "; the orbit of a non-finite point is undefined");
+  if (!(relative_tolerance < 0 || std::isfinite(relative_tolerance)))
+    throw std::invalid_argument("symflow::orbit_dimension: relative_tolerance is " + std::to_string(relative_tolerance) +
+                                ", expected a finite number (or a negative one for the default)");
   const Eigen::MatrixXd t = orbit_tangent_matrix(action, theta).template cast<double>();
   OrbitDimension out;
   out.algebra_dimension = t.cols();
@@ -136,6 +148,8 @@ OrbitDimension orbit_dimension(const Action& action, const typename Action::Para
   out.relative_tolerance =
       relative_tolerance >= 0 ? relative_tolerance : static_cast<double>(std::max(t.rows(), t.cols())) * eps;
   if (t.size() == 0) return out;
+  if (!t.allFinite())
+    throw std::invalid_argument("symflow::orbit_dimension: the generators at θ overflow (a non-finite entry in the orbit tangent matrix)");
   out.singular_values = detail::singular_values(t);
   out.threshold = out.relative_tolerance * out.singular_values[0];
   while (out.dimension < out.singular_values.size() && out.singular_values[out.dimension] > out.threshold)

@@ -87,6 +87,12 @@ class ElementwiseQuantity {
       q.noalias() -= quadratic_potentials(p);
       if constexpr (std::is_same_v<A, Scalar>) return q;
       else return q.template cast<Scalar>();
+    } else if constexpr (!std::is_same_v<A, Scalar>) {
+      // Float: both terms in double, so that Q_k keeps its digits when they nearly cancel.
+      auto q = column_sums_of_squares(model_.template weight<2>(p));
+      q *= A(0.5);
+      q.noalias() -= accurate_potentials(p);
+      return q.template cast<Scalar>();
     } else {
       Value q = Scalar(0.5) * model_.template weight<2>(p).colwise().squaredNorm().transpose();
       q.noalias() -= potentials(p);
@@ -104,25 +110,7 @@ class ElementwiseQuantity {
       if constexpr (std::is_same_v<accumulator_t<Scalar>, Scalar>) return quadratic_potentials(p);
       else return quadratic_potentials(p).template cast<Scalar>();
     } else if constexpr (detail::ArrayPotentialActivation<Activation, Scalar>) {
-      // Φ of whole arrays (the activation's potentials(x, out), SIMD: tanh and sigmoid through
-      // e^x − 1) over W_1 in memory order (the weight view is contiguous), a chunk of 64 entries at a
-      // time, each added to its unit's sum in the same order as activation_potential entry by entry.
-      constexpr Index chunk = 64;
-      Eigen::Array<Scalar, chunk, 1> phi;
-      Value out = Value::Zero(v.rows());
-      const Index rows = v.rows(), total = v.size();
-      Index k = 0;
-      for (Index start = 0; start < total; start += chunk) {
-        const Index len = std::min(chunk, total - start);
-        const Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>> x(v.data() + start, len);
-        auto e = phi.head(len);
-        act.potentials(x, e);
-        for (Index i = 0; i < len; ++i) {
-          out[k] += e[i];
-          if (++k == rows) k = 0;
-        }
-      }
-      return out;
+      return array_potentials<Scalar>(v);
     } else {
       Value out = Value::Zero(v.rows());
       for (Index j = 0; j < v.cols(); ++j)
@@ -131,12 +119,20 @@ class ElementwiseQuantity {
     }
   }
 
-  /// f₁ = ½‖U‖²_F, the outgoing term of the sum (the normalisation of Appendix D uses it).
+  /// f₁ = ½‖U‖²_F, the outgoing term of the sum (the normalisation of Appendix D uses it), in
+  /// accumulator_t<Scalar>: summed and returned in double for float weights, so that f₁ − f₂
+  /// (NormalisedDrift) keeps its digits when the two nearly cancel.
   template <class D>
-  Scalar outgoing(const Eigen::MatrixBase<D>& p) const { return Scalar(0.5) * model_.template weight<2>(p).squaredNorm(); }
-  /// f₂ = Σ_kj Φ_σ(V_kj), the incoming term of the sum.
+  accumulator_t<Scalar> outgoing(const Eigen::MatrixBase<D>& p) const {
+    if constexpr (std::is_same_v<accumulator_t<Scalar>, Scalar>) return Scalar(0.5) * model_.template weight<2>(p).squaredNorm();
+    else return accumulator_t<Scalar>(0.5) * sum_of_squares(model_.template weight<2>(p));
+  }
+  /// f₂ = Σ_kj Φ_σ(V_kj), the incoming term of the sum, in accumulator_t<Scalar> as f₁.
   template <class D>
-  Scalar incoming(const Eigen::MatrixBase<D>& p) const { return potentials(p).sum(); }
+  accumulator_t<Scalar> incoming(const Eigen::MatrixBase<D>& p) const {
+    if constexpr (std::is_same_v<accumulator_t<Scalar>, Scalar>) return potentials(p).sum();
+    else return accurate_potentials(p).sum();
+  }
 
   template <class S>
   ElementwiseQuantity<typename Model::template Rebind<S>> cast() const {
@@ -146,6 +142,51 @@ class ElementwiseQuantity {
 
  private:
   static constexpr bool quadratic_potential = detail::QuadraticPotentialActivation<Activation>;
+
+  /// Σ_j Φ(W_1[k, j]) per unit for an activation that computes Φ of whole arrays (its member
+  /// potentials(x, out), SIMD: tanh and sigmoid through e^x − 1), each Φ computed and summed in T
+  /// (the scalar, or double for float weights), over W_1 in memory order (the weight view is
+  /// contiguous), a chunk of 64 entries at a time, each added to its unit's sum in the same order as
+  /// activation_potential entry by entry.
+  template <class T, class V>
+  Eigen::Matrix<T, hidden, 1> array_potentials(const V& v) const {
+    const Activation& act = model_.activation();
+    constexpr Index chunk = 64;
+    Eigen::Array<T, chunk, 1> phi;
+    Eigen::Matrix<T, hidden, 1> out = Eigen::Matrix<T, hidden, 1>::Zero(v.rows());
+    const Index rows = v.rows(), total = v.size();
+    Index k = 0;
+    for (Index start = 0; start < total; start += chunk) {
+      const Index len = std::min(chunk, total - start);
+      const auto x = Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>>(v.data() + start, len).template cast<T>();
+      auto e = phi.head(len);
+      act.potentials(x, e);
+      for (Index i = 0; i < len; ++i) {
+        out[k] += e[i];
+        if (++k == rows) k = 0;
+      }
+    }
+    return out;
+  }
+
+  /// Σ_j Φ(W_1[k, j]) per unit in accumulator_t<Scalar> (double for float weights): each Φ of a
+  /// float weight evaluated in double where symflow has Φ (quadratic, tanh, sigmoid), every sum in
+  /// double. The float path of value(), outgoing() and incoming().
+  template <class D>
+  Eigen::Matrix<accumulator_t<Scalar>, hidden, 1> accurate_potentials(const Eigen::MatrixBase<D>& p) const {
+    using A = accumulator_t<Scalar>;
+    const auto v = model_.template weight<1>(p);
+    if constexpr (quadratic_potential) {
+      return quadratic_potentials(p);
+    } else if constexpr (detail::ArrayPotentialActivation<Activation, A>) {
+      return array_potentials<A>(v);
+    } else {
+      Eigen::Matrix<A, hidden, 1> out = Eigen::Matrix<A, hidden, 1>::Zero(v.rows());
+      for (Index j = 0; j < v.cols(); ++j)
+        for (Index k = 0; k < v.rows(); ++k) out[k] += static_cast<A>(activation_potential(model_.activation(), v(k, j), options_));
+      return out;
+    }
+  }
 
   /// Φ(v) = c·v² (identity, LeakyReLU: c = ½) or c·max(v, 0)² (ReLU: c = ½, Homogeneous: c = 1/(2α)),
   /// summed per unit: sums of squares of the rows of W_1 (of their positive parts).

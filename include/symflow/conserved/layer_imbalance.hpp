@@ -12,8 +12,10 @@
 /// Along gradient flow dQ_i/dt = 0 for every loss and every batch X (the proof only uses that
 /// L depends on W_{i+1} W_i).
 ///
-/// Sign convention: incoming minus outgoing, the sign of ⟨θ, M̄θ⟩ for the action above. The
-/// paper's Appendix D–E quantity ½Tr[UᵀU − VVᵀ] (eqs. 41, 45) is −½ times this trace.
+/// Sign convention (docs/conventions.md): LayerImbalance, LayerImbalanceTrace(s) are incoming
+/// minus outgoing, full scale, the sign of ⟨θ, M̄θ⟩ for the action above. The paper's Appendix D–E
+/// quantity ½Tr[UᵀU − VVᵀ] (eq. 45) is HalfTraceOutgoingMinusIncoming, −½ times the trace; Prop.
+/// 13's Tr[UᵀU − VVᵀ] (eqs. 35–41) is −1 times it.
 
 #include <string>
 #include <type_traits>
@@ -136,6 +138,44 @@ class LayerImbalanceTrace {
     return LayerImbalanceTrace<typename Model::template Rebind<S>, Layer>(model_.template cast<S>());
   }
   static std::string name() { return "layer_imbalance_trace_" + std::to_string(Layer); }
+
+ private:
+  Model model_;
+};
+
+/// The paper's Q of Appendices D–E, eq. (45): ½Tr[UᵀU − VVᵀ] = ½(‖W_{i+1}‖²_F − ‖W_i‖²_F (− ‖b_i‖²))
+/// for hidden layer i = Layer (U = W_{i+1}, V = W_i): outgoing minus incoming, halved, that is
+/// −½ LayerImbalanceTrace. For the two-layer block it is eq. (48) summed over the units with σ
+/// linear (ElementwiseQuantity). Conserved by gradient flow whenever the trace is (a linear hidden
+/// layer; ReLU and LeakyReLU too, by the positive scaling symmetry). Summed in double for float.
+template <MlpModel Model, int Layer = 1>
+class HalfTraceOutgoingMinusIncoming {
+ public:
+  using ModelType = Model;
+  using Scalar = typename Model::Scalar;
+  using Params = typename Model::Params;
+  using Value = Scalar;
+  static constexpr bool is_quadratic = true;
+
+  explicit HalfTraceOutgoingMinusIncoming(Model model) : model_(std::move(model)) {
+    static_assert(Layer >= 1 && Layer < Model::depth,
+                  "symflow::HalfTraceOutgoingMinusIncoming: Layer must be a hidden layer, 1 ≤ Layer ≤ L − 1");
+  }
+  const Model& model() const { return model_; }
+
+  template <class D>
+  Value value(const Eigen::MatrixBase<D>& p) const {
+    accumulator_t<Scalar> q =
+        sum_of_squares(model_.template weight<Layer + 1>(p)) - sum_of_squares(model_.template weight<Layer>(p));
+    if constexpr (Model::has_bias) q -= sum_of_squares(model_.template bias<Layer>(p));
+    return static_cast<Scalar>(accumulator_t<Scalar>(0.5) * q);
+  }
+
+  template <class S>
+  HalfTraceOutgoingMinusIncoming<typename Model::template Rebind<S>, Layer> cast() const {
+    return HalfTraceOutgoingMinusIncoming<typename Model::template Rebind<S>, Layer>(model_.template cast<S>());
+  }
+  static std::string name() { return "half_trace_outgoing_minus_incoming_" + std::to_string(Layer); }
 
  private:
   Model model_;

@@ -73,7 +73,7 @@ class LieQuantity {
       using Q = typename Action::Representation::template Quantity<typename Action::ModelType, Action::layer>;
       return Action::Representation::pair(m_, Q(action_.model()).value(theta));
     } else {
-      const Params p = theta;
+      const auto p = detail::convert_checked<Params>("θ", theta);
       return p.dot(action_.generator(m_, p));
     }
   }
@@ -81,7 +81,7 @@ class LieQuantity {
   /// ⟨θ, M̄θ⟩ through the action's generator, whatever the action (value() may take a shortcut).
   template <class D>
   Value through_generator(const Eigen::MatrixBase<D>& theta) const {
-    const Params p = theta;
+    const auto p = detail::convert_checked<Params>("θ", theta);
     return p.dot(action_.generator(m_, p));
   }
 

@@ -17,6 +17,13 @@
 /// Where σ′ = 0 and σ = 0 (the negative side of ReLU) the ratio is taken as 0: such an entry has
 /// zero gradient, so gradient flow never moves it and any value of Φ there is conserved.
 ///
+/// Domain. Φ_σ(v) exists where σ/σ′ is integrable on [0, v]: on the interval around 0 on which σ′
+/// has no zero (where σ′ = 0 together with σ = 0, as for ReLU, the ratio is read as 0). Past a
+/// zero of σ′ with σ ≠ 0 (a GELU-like σ′ at x ≈ −0.75) the integral diverges, and eq. (48) has no
+/// conserved quantity for a weight that has crossed it. The quadrature path refuses such a v with
+/// std::domain_error naming the zero: it looks for a change of sign (or a zero with σ ≠ 0) of σ′
+/// at v, on a grid of 16 points over [0, v], and at every node the quadrature visits.
+///
 /// A user activation gets Φ by adaptive Gauss–Kronrod quadrature of σ/σ′, or supplies its own
 /// closed form the same way as the built-in ones: a member `potential(v)` (and then also
 /// `potential_ratio(x)` = σ/σ′ for exact derivatives, which otherwise come from value/derivative).
@@ -58,6 +65,76 @@ S ratio_from_derivative(const A& a, const S& x) {
   return value / slope;
 }
 
+/// The sign of σ′(x): −1, 0 or 1.
+template <class A, class S>
+int derivative_sign(const A& a, const S& x) {
+  const S slope = static_cast<S>(a.derivative(x));
+  return slope > S(0) ? 1 : (slope < S(0) ? -1 : 0);
+}
+
+/// Throws std::domain_error for the zero of σ′ between `inside` (where σ′ has sign `sign`) and
+/// `outside` (where it has not), located by bisection on the sign of σ′.
+template <class A, class S>
+[[noreturn]] void refuse_derivative_zero(const A& a, S inside, S outside, int sign, const S& v) {
+  for (int i = 0; i < 200; ++i) {
+    const S mid = (inside + outside) / S(2);
+    if (!(mid != inside && mid != outside)) break;
+    if (derivative_sign(a, mid) == sign) inside = mid;
+    else outside = mid;
+  }
+  const auto d = [](const S& x) { return std::to_string(static_cast<double>(real_part(x))); };
+  throw std::domain_error("symflow: the activation's σ′ changes sign or vanishes at x ≈ " + d(outside) +
+                          ", between 0 and v = " + d(v) + ", where σ ≠ 0: ∫_0^v σ/σ′ diverges there, so eq. (48) has "
+                          "no conserved potential for this weight (Φ exists only on the interval around 0 where σ′ "
+                          "has no zero)");
+}
+
+/// Φ_σ(v) by quadrature of σ/σ′ over [0, v], refusing v beyond a zero of σ′ (see the file comment).
+template <class A, class S>
+S integrate_potential(const A& a, const S& v, const QuadratureOptions& options) {
+  if (v == S(0)) return S(0);
+  // The sign of σ′ near 0: at 0, or (σ′(0) = 0, as for a ReLU-like σ) at the first grid point where it is not 0.
+  constexpr int grid = 16;
+  int sign = derivative_sign(a, S(0));
+  S last_inside(0);
+  for (int i = 1; i <= grid; ++i) {
+    const S x = v * (S(i) / S(grid));
+    const int s = derivative_sign(a, x);
+    if (s == 0) {
+      detail::ratio_from_derivative(a, x);  // throws unless σ(x) = 0 too (a dead region, ratio 0)
+      continue;
+    }
+    if (sign == 0) sign = s;
+    if (s != sign) refuse_derivative_zero(a, last_inside, x, sign, v);
+    last_inside = x;
+  }
+  // Every node the quadrature visits: a sign change between two grid points shows up here, since
+  // the integrand's growth near the zero makes the quadrature refine towards it.
+  bool crossed = false;
+  S crossing(0);
+  const S result = integrate(
+      [&](const S& x) {
+        const S slope = static_cast<S>(a.derivative(x));
+        if (sign != 0 && slope != S(0) && (slope > S(0) ? 1 : -1) != sign && !crossed) {
+          crossed = true;
+          crossing = x;
+        }
+        return detail::ratio_from_derivative(a, x);
+      },
+      S(0), v, options);
+  if (crossed) {
+    using std::abs;
+    // Bisect from the grid point nearest the crossing on the side of 0.
+    S inside(0);
+    for (int i = 1; i <= grid; ++i) {
+      const S x = v * (S(i) / S(grid));
+      if (abs(x) < abs(crossing) && derivative_sign(a, x) == sign) inside = x;
+    }
+    refuse_derivative_zero(a, inside, crossing, sign, v);
+  }
+  return result;
+}
+
 }  // namespace detail
 
 /// Whether the activation states Φ_σ in closed form (a member potential(v)); otherwise
@@ -87,7 +164,7 @@ S activation_potential(const A& a, const S& v, const QuadratureOptions& options 
   } else if constexpr (detail::HasPotentialMember<A, S>) {
     return a.potential(v);
   } else {
-    return integrate([&a](const S& x) { return detail::ratio_from_derivative(a, x); }, S(0), v, options);
+    return detail::integrate_potential(a, v, options);
   }
 }
 

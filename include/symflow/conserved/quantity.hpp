@@ -67,14 +67,16 @@ typename Q::Value directional_derivative(const Q& q, const Eigen::MatrixBase<DP>
                                          const Eigen::MatrixBase<DV>& velocity) {
   detail::require_length("velocity", theta.size(), velocity.size());
   if constexpr (SelfDifferentiatingQuantity<Q>) {
-    const typename Q::Params p = theta;
-    const typename Q::Params v = velocity;
+    const auto p = detail::convert_checked<typename Q::Params>("θ", theta);
+    const auto v = detail::convert_checked<typename Q::Params>("velocity", velocity);
     return q.derivative(p, v);
   } else {
     using S = typename Q::Scalar;
     using D = Dual<S>;
     const auto dual_quantity = q.template cast<D>();
     using DualParams = typename std::remove_cvref_t<decltype(dual_quantity)>::Params;
+    if constexpr (DualParams::SizeAtCompileTime != Dynamic)
+      detail::convert_checked<typename Q::Params>("θ", theta);  // throws unless θ has the fixed length
     DualParams p(theta.size());
     for (Index i = 0; i < theta.size(); ++i) p[i] = D(theta[i], velocity[i]);
     return typename Q::Value(detail::epsilon_part(dual_quantity.value(p)));

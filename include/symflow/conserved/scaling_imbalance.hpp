@@ -115,14 +115,23 @@ class ScalingImbalances {
   template <class D>
   Value value(const Eigen::MatrixBase<D>& p) const {
     Value q(size());
-    const Scalar alpha(homogeneity_degree(model_.activation()));
+    [[maybe_unused]] const Scalar alpha(homogeneity_degree(model_.activation()));
     Index offset = 0;
     for (int i = 1; i < Model::depth; ++i) {
       const Index h = model_.width(i);
       auto block = q.segment(offset, h);
-      block = model_.weight_at(i, p).rowwise().squaredNorm();
-      if constexpr (Model::has_bias) block += p.segment(model_.bias_offset(i), h).cwiseAbs2();
-      block.noalias() -= alpha * model_.weight_at(i + 1, p).colwise().squaredNorm().transpose();
+      if constexpr (std::is_same_v<accumulator_t<Scalar>, Scalar>) {
+        block = model_.weight_at(i, p).rowwise().squaredNorm();
+        if constexpr (Model::has_bias) block += p.segment(model_.bias_offset(i), h).cwiseAbs2();
+        block.noalias() -= alpha * model_.weight_at(i + 1, p).colwise().squaredNorm().transpose();
+      } else {
+        // Float: sums and difference in double, as ScalingImbalance.
+        using A = accumulator_t<Scalar>;
+        Eigen::Matrix<A, Dynamic, 1> wide = row_sums_of_squares(model_.weight_at(i, p));
+        if constexpr (Model::has_bias) wide += p.segment(model_.bias_offset(i), h).template cast<A>().cwiseAbs2();
+        wide.noalias() -= A(homogeneity_degree(model_.activation())) * column_sums_of_squares(model_.weight_at(i + 1, p));
+        block = wide.template cast<Scalar>();
+      }
       offset += h;
     }
     return q;

@@ -49,5 +49,18 @@ inline void require_length(const char* what, Index expected, Index actual) {
   }
 }
 
+/// `x` converted to Target, a matrix type with some sizes fixed at compile time, after checking
+/// that x's run-time shape fits them: Eigen would otherwise assert, or with NDEBUG silently keep
+/// a corner of x. Throws std::invalid_argument naming `what` and both shapes.
+template <class Target, class Derived>
+Target convert_checked(const char* what, const Eigen::MatrixBase<Derived>& x) {
+  constexpr int rows = Target::RowsAtCompileTime, cols = Target::ColsAtCompileTime;
+  if ((rows != Eigen::Dynamic && x.rows() != rows) || (cols != Eigen::Dynamic && x.cols() != cols))
+    throw std::invalid_argument(std::string("symflow: ") + what + " has shape " + shape_string(x.rows(), x.cols()) +
+                                ", expected " + shape_string(rows == Eigen::Dynamic ? x.rows() : rows,
+                                                             cols == Eigen::Dynamic ? x.cols() : cols));
+  return Target(x);
+}
+
 }  // namespace detail
 }  // namespace symflow

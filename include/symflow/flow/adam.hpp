@@ -20,12 +20,28 @@ namespace symflow {
 
 /// Adam with bias correction, PyTorch's defaults and update order.
 struct Adam {
+  /// η > 0.
   double learning_rate = 1e-3;
+  /// β₁, β₂ ∈ [0, 1).
   double beta1 = 0.9;
   double beta2 = 0.999;
+  /// ε ≥ 0.
   double epsilon = 1e-8;
-  /// λ: L2 penalty added to the gradient (PyTorch's Adam weight_decay; not decoupled as in AdamW).
+  /// λ ≥ 0: L2 penalty added to the gradient (PyTorch's Adam weight_decay; not decoupled as in AdamW).
   double weight_decay = 0.0;
+
+  /// Throws std::invalid_argument naming the first parameter out of range (PyTorch's checks, and
+  /// finiteness).
+  void validate() const {
+    detail::require_parameter(learning_rate > 0 && std::isfinite(learning_rate), "Adam", "learning_rate", learning_rate,
+                              "a finite number > 0");
+    detail::require_parameter(beta1 >= 0 && beta1 < 1, "Adam", "beta1", beta1, "a number in [0, 1)");
+    detail::require_parameter(beta2 >= 0 && beta2 < 1, "Adam", "beta2", beta2, "a number in [0, 1)");
+    detail::require_parameter(epsilon >= 0 && std::isfinite(epsilon), "Adam", "epsilon", epsilon,
+                              "a finite number >= 0");
+    detail::require_parameter(weight_decay >= 0 && std::isfinite(weight_decay), "Adam", "weight_decay", weight_decay,
+                              "a finite number >= 0");
+  }
 
   template <class Params>
   struct State : IntegratorState<Params> {
@@ -36,6 +52,7 @@ struct Adam {
 
   template <DifferentiableObjective O>
   State<typename O::Params> start(const O&, const typename O::Params& theta) const {
+    validate();
     return State<typename O::Params>(theta.size());
   }
 

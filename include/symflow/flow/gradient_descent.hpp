@@ -5,6 +5,8 @@
 /// On a MiniBatchObjective this is mini-batch stochastic gradient descent: ∇L is the gradient of
 /// the loss on the current batch, and a new batch is drawn after every step.
 
+#include <cmath>
+
 #include "symflow/core/config.hpp"
 #include "symflow/flow/differentiable.hpp"
 #include "symflow/flow/integrator.hpp"
@@ -13,8 +15,14 @@ namespace symflow {
 
 /// θ ← θ − η ∇L(θ). Time advances by η per step (the gradient-flow time one step approximates).
 struct GradientDescent {
-  /// η > 0.
+  /// η > 0 (default 0.01).
   double learning_rate = 1e-2;
+
+  /// Throws std::invalid_argument unless η is positive and finite.
+  void validate() const {
+    detail::require_parameter(learning_rate > 0 && std::isfinite(learning_rate), "GradientDescent", "learning_rate",
+                              learning_rate, "a finite number > 0");
+  }
 
   template <class Params>
   struct State : IntegratorState<Params> {
@@ -23,6 +31,7 @@ struct GradientDescent {
 
   template <DifferentiableObjective O>
   State<typename O::Params> start(const O&, const typename O::Params& theta) const {
+    validate();
     return State<typename O::Params>(theta.size());
   }
 
@@ -41,6 +50,7 @@ struct GradientDescent {
 template <DifferentiableObjective O, class Params>
 typename Params::Scalar gd_step(const O& objective, Params& theta, double learning_rate, Params& gradient) {
   using Scalar = typename Params::Scalar;
+  GradientDescent{learning_rate}.validate();
   if constexpr (Params::SizeAtCompileTime == Dynamic) gradient.resize(theta.size());
   const Scalar loss = objective.value_and_gradient(theta, gradient);
   theta -= static_cast<Scalar>(learning_rate) * gradient;

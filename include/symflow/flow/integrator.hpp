@@ -51,6 +51,9 @@ struct StepOutcome {
   /// False when no step could be taken; θ is then unchanged and `failure` says why.
   bool ok = true;
   StopReason failure = StopReason::step_size_underflow;
+  /// For StopReason::stalled: why and where.
+  StallCause stall = StallCause::none;
+  SwitchLocation where;
 };
 
 namespace detail {
@@ -73,6 +76,13 @@ void account(IntegratorState<Params>& state, const StepOutcome<typename Params::
   state.time = t;
 }
 
+/// Calls method.validate() when the integrator has one (it throws std::invalid_argument naming
+/// a parameter out of range).
+template <class M>
+void validate_method(const M& method) {
+  if constexpr (requires { method.validate(); }) method.validate();
+}
+
 }  // namespace detail
 
 /// An integrator M that can run on the objective O.
@@ -91,6 +101,7 @@ template <class M, class O, class State, class Params>
 typename Params::Scalar step(const M& method, State& state, O& objective, Params& theta) {
   static_assert(Integrator<M, std::remove_const_t<O>>, "symflow::step: the method is not an integrator for this objective");
   using Scalar = typename Params::Scalar;
+  detail::validate_method(method);
   detail::evaluate(objective, theta, state.point);
   const Scalar loss = state.point.loss;
   const StepOutcome<Scalar> out = method.advance(objective, state, theta, std::numeric_limits<Scalar>::infinity());

@@ -11,6 +11,7 @@
 
 #include <random>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "symflow/core/config.hpp"
@@ -40,12 +41,16 @@ class MiniBatchObjective {
   using BatchTarget = Eigen::Matrix<Scalar, Model::output_width, Batch>;
 
   /// Takes the data set (X: n0 × N, Y: m × N) and draws the first batch of `batch_size` samples.
-  MiniBatchObjective(Model model, LossT loss, Inputs x, Targets y, Index batch_size, Rng rng,
+  /// X's and Y's rows are checked before they are converted to the fixed-row Inputs and Targets.
+  template <class DX, class DY>
+    requires std::is_base_of_v<Eigen::MatrixBase<std::remove_cvref_t<DX>>, std::remove_cvref_t<DX>> &&
+             std::is_base_of_v<Eigen::MatrixBase<std::remove_cvref_t<DY>>, std::remove_cvref_t<DY>>
+  MiniBatchObjective(Model model, LossT loss, DX&& x, DY&& y, Index batch_size, Rng rng,
                      Sampling sampling = Sampling::without_replacement)
       : model_(std::move(model)),
         loss_(std::move(loss)),
-        x_(std::move(x)),
-        y_(std::move(y)),
+        x_(checked_rows(model_, std::forward<DX>(x))),
+        y_(checked_target_rows(model_, std::forward<DY>(y))),
         sampler_(checked_samples(model_, x_, y_, batch_size), batch_size, std::move(rng), sampling),
         xb_(x_.rows(), batch_size),
         yb_(y_.rows(), batch_size) {
@@ -105,6 +110,18 @@ class MiniBatchObjective {
   Index size() const { return model_.size(); }
 
  private:
+  template <class DX>
+  static DX&& checked_rows(const Model& model, DX&& x) {
+    model.check_input(x);
+    return std::forward<DX>(x);
+  }
+  template <class DY>
+  static DY&& checked_target_rows(const Model& model, DY&& y) {
+    if (y.rows() != model.output_size())
+      throw std::invalid_argument("symflow: targets Y has shape " + detail::shape_string(y.rows(), y.cols()) +
+                                  ", expected " + std::to_string(model.output_size()) + " rows (samples are columns)");
+    return std::forward<DY>(y);
+  }
   static Index checked_samples(const Model& model, const Inputs& x, const Targets& y, Index batch_size) {
     model.check_input(x);
     detail::require_shape("targets Y", model.output_size(), x.cols(), y.rows(), y.cols());

@@ -20,6 +20,7 @@
 /// step is η/(1 − μ), the gradient-flow time it covers once the velocity has settled, and the time
 /// this library reports. As τ → 0 (μ → 0) it becomes gradient descent and gradient flow (23).
 
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -31,12 +32,19 @@ namespace symflow {
 
 /// Heavy-ball momentum, v ← μv + ∇L, θ ← θ − ηv (PyTorch's SGD with momentum).
 struct Momentum {
-  /// η > 0.
+  /// η > 0 (default 0.01).
   double learning_rate = 1e-2;
-  /// μ ∈ [0, 1).
+  /// μ ∈ [0, 1) (default 0.9; μ ≥ 1 does not converge, and the time per step η/(1 − μ) is undefined).
   double momentum = 0.9;
-  /// PyTorch's Nesterov variant: θ ← θ − η(∇L + μv) after the velocity update.
+  /// PyTorch's Nesterov variant: θ ← θ − η(∇L + μv) after the velocity update (default off).
   bool nesterov = false;
+
+  /// Throws std::invalid_argument naming η or μ when it is out of range.
+  void validate() const {
+    detail::require_parameter(learning_rate > 0 && std::isfinite(learning_rate), "Momentum", "learning_rate",
+                              learning_rate, "a finite number > 0");
+    detail::require_parameter(momentum >= 0 && momentum < 1, "Momentum", "momentum", momentum, "a number in [0, 1)");
+  }
 
   /// The heavy ball that discretises the paper's second-order flow (τ/2)θ̈ + θ̇ = −ε∇L (31) with
   /// time step 0 < h ≤ τ: μ = (τ − h)/(τ + h), η = ε h (1 − μ). A step covers time h of (31), which
@@ -65,6 +73,7 @@ struct Momentum {
 
   template <DifferentiableObjective O>
   State<typename O::Params> start(const O&, const typename O::Params& theta) const {
+    validate();
     return State<typename O::Params>(theta.size());
   }
 

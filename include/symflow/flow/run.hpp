@@ -61,6 +61,8 @@ RunStatus<typename Params::Scalar> run(const Method& method, State& state, O&& o
   using std::abs;
   using std::isfinite;
 
+  stop.validate();
+  detail::validate_method(method);
   const auto clock_start = std::chrono::steady_clock::now();
   const Scalar eps = std::numeric_limits<Scalar>::epsilon();
   const bool timed = isfinite(stop.max_time);
@@ -69,6 +71,7 @@ RunStatus<typename Params::Scalar> run(const Method& method, State& state, O&& o
   const Scalar end_time = timed ? state.time + static_cast<Scalar>(stop.max_time) : std::numeric_limits<Scalar>::infinity();
 
   RunStatus<Scalar> status;
+  status.max_steps = stop.max_steps;
   Scalar step_size(0);
   detail::evaluate(objective, theta, state.point);
   status.evaluations = 1;
@@ -142,6 +145,8 @@ RunStatus<typename Params::Scalar> run(const Method& method, State& state, O&& o
     if (!out.ok) {
       status.reason = out.failure;
       status.value = out.dt;
+      status.stall = out.stall;
+      status.where = out.where;
       break;
     }
     step_size = out.dt;

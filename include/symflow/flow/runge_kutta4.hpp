@@ -10,6 +10,7 @@
 /// quadratic ½θᵀAθ each eigen-mode is multiplied per step by R(hλ) = 1 − z + z²/2 − z³/6 + z⁴/24,
 /// z = hλ (stable for z ≤ 2.78). ReLU kinks crossed along the way reduce the order.
 
+#include <cmath>
 #include <limits>
 #include <type_traits>
 
@@ -22,8 +23,14 @@ namespace symflow {
 /// Fixed-step classical Runge–Kutta for gradient flow. Three evaluations per step besides the one
 /// at θ (which the driver reuses for observers and stopping rules).
 struct RungeKutta4 {
-  /// h > 0; the last step of a run with a time budget is shortened to land on it.
+  /// h > 0 (default 0.01); the last step of a run with a time budget is shortened to land on it.
   double step_size = 1e-2;
+
+  /// Throws std::invalid_argument unless h is positive and finite.
+  void validate() const {
+    detail::require_parameter(step_size > 0 && std::isfinite(step_size), "RungeKutta4", "step_size", step_size,
+                              "a finite number > 0");
+  }
 
   template <class Params>
   struct State : IntegratorState<Params> {
@@ -37,6 +44,7 @@ struct RungeKutta4 {
     static_assert(!StochasticObjective<O>,
                   "symflow::RungeKutta4 integrates the gradient flow of a fixed objective; a mini-batch objective "
                   "changes between steps (use GradientDescent, Momentum or Adam)");
+    validate();
     return State<typename O::Params>(theta.size());
   }
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
 #include "symflow/core/config.hpp"
@@ -27,6 +28,23 @@ enum class StopReason {
   loss_blow_up,          ///< divergence: L(θ) > blow_up_factor · max(|L(θ₀)|, blow_up_floor)
   step_size_underflow,   ///< adaptive integration: the step size fell below what the time can resolve
   too_many_rejections,   ///< adaptive integration: `max_rejections` rejected attempts in a row
+  stalled,               ///< adaptive integration: no progress at a kink (`RunStatus::stall` says why, `where` where)
+};
+
+/// Why an adaptive integration stalled at a kink of a piecewise-linear network.
+enum class StallCause {
+  none,
+  chattering,          ///< `max_rejections` switching events in a row without the time advancing
+  curved_sliding,      ///< the flow slides along a kink of a deeper hidden layer (not integrated)
+  dependent_sliding,   ///< the flow slides along more kinks of one unit than their normals span
+};
+
+/// Where a switching surface lies: the pre-activation of `unit` (0-based) in hidden `layer` (1 is
+/// the first hidden layer) on `sample` (a column of X).
+struct SwitchLocation {
+  int layer = 0;
+  Index unit = -1;
+  Index sample = -1;
 };
 
 /// A short name for the reason, e.g. "non_finite_gradient".
@@ -44,6 +62,7 @@ inline const char* to_string(StopReason r) {
     case StopReason::loss_blow_up: return "loss_blow_up";
     case StopReason::step_size_underflow: return "step_size_underflow";
     case StopReason::too_many_rejections: return "too_many_rejections";
+    case StopReason::stalled: return "stalled";
   }
   return "unknown";
 }
@@ -54,12 +73,27 @@ constexpr bool is_divergence(StopReason r) {
          r == StopReason::non_finite_parameter || r == StopReason::loss_blow_up;
 }
 
+namespace detail {
+
+/// Throws std::invalid_argument "symflow::<who>: <name> is <value>, expected <expected>" unless ok.
+inline void require_parameter(bool ok, const char* who, const char* name, double value, const char* expected) {
+  if (ok) return;
+  std::ostringstream s;
+  s.precision(17);
+  s << "symflow::" << who << ": " << name << " is " << value << ", expected " << expected;
+  throw std::invalid_argument(s.str());
+}
+
+}  // namespace detail
+
 /// When to stop a run. Every rule is checked at every step, on the loss and gradient at the
 /// current parameters, before the observers see them; the first rule that fires stops the run.
 /// Time is the flow time for the gradient-flow integrators and the sum of learning rates for the
-/// discrete methods. Set a rule to its default to switch it off (except `max_steps`).
+/// discrete methods. Set a rule to its default to switch it off (except `max_steps`, whose
+/// default of 1000 steps always applies: a run that ends on it says "step budget max_steps = 1000
+/// used up"). run() refuses a NaN anywhere and a negative budget, naming the field.
 struct Stopping {
-  /// Steps to take at most.
+  /// Steps to take at most (default 1000), ≥ 0.
   Index max_steps = 1000;
   /// Time to reach; the gradient-flow integrators shorten their last step to land on it exactly.
   double max_time = std::numeric_limits<double>::infinity();
@@ -70,8 +104,25 @@ struct Stopping {
   /// Stop (converged) once ‖∇L(θ)‖₂ ≤ gradient_tolerance.
   double gradient_tolerance = -1.0;
   /// Divergence: L(θ) > blow_up_factor · max(|L(θ₀)|, blow_up_floor). Off when the reference is 0.
+  /// Set blow_up_factor to 0 to switch the rule off.
   double blow_up_factor = 1e6;
   double blow_up_floor = 0.0;
+
+  /// Throws std::invalid_argument naming the first field that is NaN or out of range.
+  void validate() const {
+    using std::isnan;
+    detail::require_parameter(max_steps >= 0, "Stopping", "max_steps", static_cast<double>(max_steps), "a count >= 0");
+    detail::require_parameter(max_time >= 0, "Stopping", "max_time", max_time, ">= 0 (infinity: no time budget)");
+    detail::require_parameter(max_seconds >= 0, "Stopping", "max_seconds", max_seconds,
+                              ">= 0 (infinity: no wall-clock budget)");
+    detail::require_parameter(!isnan(loss_tolerance), "Stopping", "loss_tolerance", loss_tolerance,
+                              "a number (-infinity: off)");
+    detail::require_parameter(!isnan(gradient_tolerance), "Stopping", "gradient_tolerance", gradient_tolerance,
+                              "a number (negative: off)");
+    detail::require_parameter(blow_up_factor >= 0, "Stopping", "blow_up_factor", blow_up_factor, ">= 0 (0: off)");
+    detail::require_parameter(blow_up_floor >= 0 && blow_up_floor < std::numeric_limits<double>::infinity(), "Stopping",
+                              "blow_up_floor", blow_up_floor, "a finite number >= 0");
+  }
 };
 
 /// The outcome of a run: where it stopped, why, and what it cost.
@@ -97,6 +148,11 @@ struct RunStatus {
   Index rejected_steps = 0;
   /// The size of the last step taken.
   Scalar last_step_size{0};
+  /// The step budget of the run (Stopping::max_steps), named when it ends the run.
+  Index max_steps = 0;
+  /// For a stall: why, where (which kink), and in `value` the time it was reached.
+  StallCause stall = StallCause::none;
+  SwitchLocation where;
 
   /// Accepted steps (the same as `step`).
   Index accepted_steps() const { return step; }
@@ -111,7 +167,7 @@ struct RunStatus {
     const char* verb = diverged() ? "diverged" : (converged() ? "converged" : "stopped");
     s << verb << " at step " << step << " (t = " << static_cast<long double>(time) << "): ";
     switch (reason) {
-      case StopReason::step_budget: s << "step budget used up"; break;
+      case StopReason::step_budget: s << "step budget max_steps = " << max_steps << " used up"; break;
       case StopReason::time_budget: s << "time budget reached"; break;
       case StopReason::wall_clock_budget: s << "wall-clock budget used up"; break;
       case StopReason::loss_tolerance: s << "loss " << v << " within tolerance"; break;
@@ -125,6 +181,16 @@ struct RunStatus {
         break;
       case StopReason::step_size_underflow: s << "step size " << v << " underflows the time"; break;
       case StopReason::too_many_rejections: s << "too many rejected steps in a row (last step size " << v << ")"; break;
+      case StopReason::stalled:
+        switch (stall) {
+          case StallCause::chattering: s << "chattering: switching events without progress"; break;
+          case StallCause::curved_sliding: s << "the flow slides along a kink of a deeper layer (not integrated)"; break;
+          case StallCause::dependent_sliding: s << "the flow slides along more kinks of one unit than are independent"; break;
+          case StallCause::none: s << "no progress"; break;
+        }
+        s << " at t = " << v << ", pre-activation of hidden layer " << where.layer << ", unit " << where.unit
+          << ", sample " << where.sample;
+        break;
     }
     return s.str();
   }

@@ -126,7 +126,7 @@ typename Model::Params with_layer_imbalance_trace(const Model& model, const Eige
                                                   double target, Preserve preserve = Preserve::function) {
   detail::check_linear_hidden_layer<Model, Layer>();
   using Scalar = typename Model::Scalar;
-  typename Model::Params p = theta;
+  auto p = detail::convert_checked<typename Model::Params>("θ", theta);
   auto w_in = model.template weight<Layer>(p);
   auto w_out = model.template weight<Layer + 1>(p);
   double a = static_cast<double>(w_in.squaredNorm());
@@ -166,7 +166,7 @@ typename Model::Params with_scaling_imbalance(const Model& model, const Eigen::M
                                               const Eigen::MatrixBase<DT>& targets) {
   detail::check_homogeneous_hidden_layer<Model, Layer>();
   using Scalar = typename Model::Scalar;
-  typename Model::Params p = theta;
+  auto p = detail::convert_checked<typename Model::Params>("θ", theta);
   auto w_in = model.template weight<Layer>(p);
   auto w_out = model.template weight<Layer + 1>(p);
   detail::require_length("targets (one per hidden unit)", w_in.rows(), targets.size());
@@ -199,7 +199,7 @@ typename Model::Params with_elementwise_quantity(const Model& model, const Eigen
   using Scalar = typename Model::Scalar;
   using A = typename Model::Activation;
   const ElementwiseQuantity<Model> q(model, options);
-  typename Model::Params p = theta;
+  auto p = detail::convert_checked<typename Model::Params>("θ", theta);
   auto v = model.template weight<1>(p);
   auto u = model.template weight<2>(p);
   const double potential = static_cast<double>(q.incoming(p));
@@ -280,7 +280,7 @@ typename Model::Params with_elementwise_quantities(const Model& model, const Eig
                                                    const QuadratureOptions& options = {}) {
   using Scalar = typename Model::Scalar;
   const ElementwiseQuantity<Model> q(model, options);
-  typename Model::Params p = theta;
+  auto p = detail::convert_checked<typename Model::Params>("θ", theta);
   auto u = model.template weight<2>(p);
   detail::require_length("targets (one per hidden unit)", u.cols(), targets.size());
   const auto potentials = q.potentials(p);

@@ -14,6 +14,7 @@
 ///  - `potentials(x, out)`: Φ of a whole array (SIMD), where the closed form allows it;
 ///  - `gaussian_potential_moments(s²)`: mean and variance of Φ(v) for v ~ N(0, s²) (Appendix E).
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -167,6 +168,8 @@ struct ReLU {
   static constexpr bool quadratic_potential_positive_part = true;
   /// E max(v, 0)²/2 = s²/4; E max(v, 0)⁴/4 = 3s⁴/8, so Var = 3s⁴/8 − s⁴/16.
   static Moments gaussian_potential_moments(double s2) { return {s2 / 4, 5 * (s2 * s2) / 16}; }
+  /// σ(z) = 0·z below the kink at 0 and 1·z above it (used to locate kinks along gradient flow).
+  static constexpr std::array<double, 2> kink_slopes() { return {0.0, 1.0}; }
   static std::string name() { return "relu"; }
 };
 
@@ -183,6 +186,8 @@ struct LeakyReLU {
   template <class T> T quadratic_potential() const { return T(0.5); }
   static constexpr bool quadratic_potential_positive_part = false;
   static Moments gaussian_potential_moments(double s2) { return {s2 / 2, s2 * s2 / 2}; }
+  /// σ(z) = slope·z below the kink at 0 and z above it (used to locate kinks along gradient flow).
+  std::array<double, 2> kink_slopes() const { return {slope, 1.0}; }
   static std::string name() { return "leaky_relu"; }
 };
 

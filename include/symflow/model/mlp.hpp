@@ -9,7 +9,10 @@
 /// layer: W_1 (column-major), [b_1], W_2, [b_2], …; weight<i>(θ) and bias<i>(θ) are Eigen::Map
 /// views into it.
 
+#include <algorithm>
 #include <array>
+#include <initializer_list>
+#include <stdexcept>
 #include <tuple>
 #include <string>
 #include <utility>
@@ -35,18 +38,20 @@ constexpr int count_params(bool bias) {
 /// Two compile-time sizes that can be equal at run time.
 constexpr bool may_equal(int a, int b) { return a == Dynamic || b == Dynamic || a == b; }
 
-/// X is a square matrix equal to the identity, entry for entry (dual entries with zero ε-part).
+/// v equals the real number r in every part: the value and, for (nested) duals, every ε-part zero.
+template <class S>
+bool equals_exactly(const S& v, double r) {
+  if constexpr (is_dual_v<S>) return equals_exactly(v.value, r) && equals_exactly(v.eps, 0.0);
+  else return v == S(r);
+}
+
+/// X is a square matrix equal to the identity, entry for entry (dual entries with zero ε-parts).
 template <class Derived>
 bool is_identity(const Eigen::MatrixBase<Derived>& x) {
   if (x.rows() != x.cols()) return false;
-  using S = typename Derived::Scalar;
   for (Index j = 0; j < x.cols(); ++j)
     for (Index i = 0; i < x.rows(); ++i) {
-      const S& v = x.coeff(i, j);
-      if (!(v == S(i == j ? 1 : 0))) return false;
-      if constexpr (is_dual_v<S>) {
-        if (v.eps != 0) return false;
-      }
+      if (!equals_exactly(x.coeff(i, j), i == j ? 1.0 : 0.0)) return false;
     }
   return true;
 }
@@ -147,6 +152,11 @@ class Perceptron {
     }
     size_ = offset;
   }
+
+  /// Widths as a list, {n0, n1, …, nL}: a list of another length is refused with both counts
+  /// (as a std::array, missing widths would silently become 0).
+  Perceptron(std::initializer_list<Index> widths, Activation act = {})
+      : Perceptron(checked_widths(widths), std::move(act)) {}
 
   /// Same architecture and activation over another scalar type.
   template <class S>
@@ -312,6 +322,16 @@ class Perceptron {
     } else {
       if (input_gradient) input_gradient->noalias() = weight<1>(p).transpose() * g;
     }
+  }
+
+  static std::array<Index, depth + 1> checked_widths(std::initializer_list<Index> widths) {
+    if (widths.size() != static_cast<std::size_t>(depth + 1))
+      throw std::invalid_argument("symflow::Mlp: " + std::to_string(widths.size()) + " widths given, but the model type has " +
+                                  std::to_string(depth + 1) + " (n_0, …, n_" + std::to_string(depth) +
+                                  ", input to output)");
+    std::array<Index, depth + 1> out{};
+    std::copy(widths.begin(), widths.end(), out.begin());
+    return out;
   }
 
   template <int I>

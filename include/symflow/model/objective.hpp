@@ -6,6 +6,8 @@
 /// The Hessian-vector product pushes θ + εv through the same back-propagation code in
 /// symflow::Dual, so H(θ)v is the ε-part of ∇L(θ + εv): exact up to rounding, no step size.
 
+#include <string>
+#include <type_traits>
 #include <utility>
 
 #include "symflow/core/config.hpp"
@@ -31,12 +33,16 @@ class Objective {
   /// Always heap-allocated: d × d outgrows the stack long before d stops being small.
   using Hessian = Eigen::Matrix<Scalar, Dynamic, Dynamic>;
 
-  /// Validates that X is n_0 × k and Y is n_L × k.
-  Objective(Model model, LossT loss, Input x, Target y)
-      : model_(std::move(model)), loss_(std::move(loss)), x_(std::move(x)), y_(std::move(y)) {
-    model_.check_input(x_);
-    detail::require_shape("target Y", model_.output_size(), x_.cols(), y_.rows(), y_.cols());
-  }
+  /// Validates that X is n_0 × k and Y is n_L × k (k = K when K is fixed) before X and Y are
+  /// converted to the fixed-size Input and Target types; throws std::invalid_argument otherwise.
+  template <class DX, class DY>
+    requires std::is_base_of_v<Eigen::MatrixBase<std::remove_cvref_t<DX>>, std::remove_cvref_t<DX>> &&
+             std::is_base_of_v<Eigen::MatrixBase<std::remove_cvref_t<DY>>, std::remove_cvref_t<DY>>
+  Objective(Model model, LossT loss, DX&& x, DY&& y)
+      : model_(std::move(model)),
+        loss_(std::move(loss)),
+        x_(checked_inputs(model_, std::forward<DX>(x))),
+        y_(checked_targets(model_, x_.cols(), std::forward<DY>(y))) {}
 
   const Model& model() const { return model_; }
   const LossT& loss() const { return loss_; }
@@ -48,6 +54,27 @@ class Objective {
 
   /// F_θ(X).
   Target output(const Params& p) const { return model_.forward(p, x_); }
+
+  // θ (and v) of another matrix type, e.g. an Eigen::VectorXd for a fixed-size model: its shape is
+  // checked before it is converted to Params (the conversion alone would keep a corner of it).
+  template <class D> requires(!std::is_same_v<D, Params>)
+  Target output(const Eigen::MatrixBase<D>& p) const { return output(as_params(p)); }
+  template <class D> requires(!std::is_same_v<D, Params>)
+  Scalar value(const Eigen::MatrixBase<D>& p) const { return value(as_params(p)); }
+  template <class D> requires(!std::is_same_v<D, Params>)
+  Scalar value_and_gradient(const Eigen::MatrixBase<D>& p, Params& grad) const {
+    return value_and_gradient(as_params(p), grad);
+  }
+  template <class D> requires(!std::is_same_v<D, Params>)
+  Params gradient(const Eigen::MatrixBase<D>& p) const { return gradient(as_params(p)); }
+  template <class D> requires(!std::is_same_v<D, Params>)
+  Input input_gradient(const Eigen::MatrixBase<D>& p) const { return input_gradient(as_params(p)); }
+  template <class DP, class DV> requires(!std::is_same_v<DP, Params> || !std::is_same_v<DV, Params>)
+  Params hessian_vector_product(const Eigen::MatrixBase<DP>& p, const Eigen::MatrixBase<DV>& v) const {
+    return hessian_vector_product(as_params(p), as_params(v, "direction v"));
+  }
+  template <class D> requires(!std::is_same_v<D, Params>)
+  Hessian hessian(const Eigen::MatrixBase<D>& p) const { return hessian(as_params(p)); }
 
   /// L(θ).
   Scalar value(const Params& p) const {
@@ -111,6 +138,25 @@ class Objective {
   }
 
  private:
+  template <class D>
+  static Params as_params(const Eigen::MatrixBase<D>& p, const char* what = "parameter vector θ") {
+    return detail::convert_checked<Params>(what, p);
+  }
+
+  template <class DX>
+  static DX&& checked_inputs(const Model& model, DX&& x) {
+    model.check_input(x);
+    if (K != Dynamic && x.cols() != K)
+      throw std::invalid_argument("symflow: input X has shape " + detail::shape_string(x.rows(), x.cols()) +
+                                  ", expected " + std::to_string(K) + " columns (the objective's fixed sample count)");
+    return std::forward<DX>(x);
+  }
+  template <class DY>
+  static DY&& checked_targets(const Model& model, Index samples, DY&& y) {
+    detail::require_shape("target Y", model.output_size(), samples, y.rows(), y.cols());
+    return std::forward<DY>(y);
+  }
+
   template <class M, class P, class X, class Y>
   typename M::Scalar evaluate(const M& model, const P& p, const X& x, const Y& y, P& grad,
                               typename M::template Features<0, K>* input_grad = nullptr) const {

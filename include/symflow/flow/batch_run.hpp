@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// \file run_batch: gradient descent on W runs in lockstep (one BatchObjective), with the stopping
+/// rules, statuses and observers of `run` applied to every run on its own; and run_many, which
+/// splits any number of runs into such batches and runs the batches on the OpenMP threads.
+///
+/// Per lane, at every step, the order is that of `run` (flow/run.hpp): divergence (a non-finite
+/// entry of θ, a non-finite loss, a non-finite entry of ∇L, a loss blow-up), then tolerances and
+/// budgets, then the observers, then the step. A lane that stops keeps its θ where it stopped
+/// (its later updates are masked) and its status says why, exactly as `run` would for that run
+/// alone; the other lanes go on. The batch ends when every lane has stopped.
+///
+/// Changing one call: `run(GradientDescent{η}, objective, θ, stop, observer)` for one run becomes
+/// `run_many(GradientDescent{η}, objectives, thetas, stop, make_observer)` for many, where
+/// make_observer(i) gives run i's observer of LaneSnapshot (its step, time, loss, θ on demand).
+
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "symflow/analysis/sweep.hpp"
+#include "symflow/flow/batch_objective.hpp"
+#include "symflow/flow/gradient_descent.hpp"
+#include "symflow/flow/observer.hpp"
+#include "symflow/flow/stopping.hpp"
+
+namespace symflow {
+
+/// One point of a batch as a batch observer sees it: θ_step of every lane with its loss and
+/// gradient. Only lanes with `running[l]` set are at a point of their run; the others stopped
+/// earlier (or are padding) and must be ignored. `last[l]`: this is run l's last point.
+template <class Net, int W>
+struct BatchSnapshot {
+  using Params = BatchParams<Net, W>;
+  using Lanes = typename Params::Lanes;
+  Index step;
+  const Lanes& time;
+  const Params& theta;
+  const Lanes& loss;
+  const Params& gradient;
+  std::array<bool, W> running;
+  std::array<bool, W> last;
+};
+
+/// One run's point inside a batch, for per-run observers (run_many): the step, time, loss and
+/// whether it is the last point, with θ and ∇L of this run gathered from the lanes on demand.
+template <class Net, int W>
+struct LaneSnapshot {
+  using Scalar = typename Net::Scalar;
+  using Params = typename Net::Params;
+  const BatchSnapshot<Net, W>& batch;
+  int lane;
+  Index step;
+  Scalar time;
+  Scalar loss;
+  bool last;
+  /// θ of this run (gathers d entries: call it only at the steps you record).
+  Params theta() const { return batch.theta.lane(lane); }
+  /// ∇L of this run (gathers d entries).
+  Params gradient() const { return batch.gradient.lane(lane); }
+  /// ‖∇L‖², summed over the lane's entries in order.
+  Scalar gradient_squared_norm() const {
+    Scalar s(0);
+    for (Index i = 0; i < batch.gradient.size(); ++i) {
+      const Scalar g = batch.gradient.storage()(lane, i);
+      s += g * g;
+    }
+    return s;
+  }
+};
+
+namespace detail {
+
+/// Calls a batch observer; returns the lanes it asks to stop: none (void or Signal::proceed), every
+/// lane (Signal::stop), or those set in the std::array<bool, W> it returns.
+template <int W, class F, class Snap>
+std::array<bool, W> notify_batch(F& f, const Snap& s) {
+  static_assert(std::invocable<F&, const Snap&>, "symflow::run_batch: an observer must be callable as f(batch_snapshot)");
+  using R = std::invoke_result_t<F&, const Snap&>;
+  std::array<bool, W> stop{};
+  if constexpr (std::is_void_v<R>) {
+    f(s);
+  } else if constexpr (std::is_same_v<std::remove_cvref_t<R>, std::array<bool, W>>) {
+    stop = f(s);
+  } else {
+    stop.fill(as_signal(f(s)) == Signal::stop);
+  }
+  return stop;
+}
+
+/// Calls a per-run observer of LaneSnapshot; true when it asks its run to stop.
+template <class F, class Snap>
+bool notify_lane(F& f, const Snap& s) {
+  static_assert(std::invocable<F&, const Snap&>, "symflow::run_many: an observer must be callable as f(lane_snapshot)");
+  if constexpr (std::is_void_v<std::invoke_result_t<F&, const Snap&>>) {
+    f(s);
+    return false;
+  } else {
+    return as_signal(f(s)) == Signal::stop;
+  }
+}
+
+/// Lane l of Σ_i x_i·0 over the entries: 0 when every entry of lane l is finite, NaN otherwise.
+template <int W, class S>
+std::array<bool, W> finite_lanes(const Eigen::Array<S, W, Dynamic>& x) {
+  Eigen::Array<S, W, 1> acc = Eigen::Array<S, W, 1>::Zero();
+  for (Index i = 0; i < x.cols(); ++i) acc += x.col(i) * S(0);
+  std::array<bool, W> out;
+  for (int l = 0; l < W; ++l) out[static_cast<std::size_t>(l)] = acc[l] == S(0);
+  return out;
+}
+
+/// First non-finite entry of lane l, or −1.
+template <int W, class S>
+Index first_non_finite_entry(const Eigen::Array<S, W, Dynamic>& x, int l) {
+  using std::isfinite;
+  for (Index i = 0; i < x.cols(); ++i)
+    if (!isfinite(x(l, i))) return i;
+  return -1;
+}
+
+}  // namespace detail
+
+/// Gradient descent on every lane of `objective` from θ (updated in place), lane l with learning
+/// rate methods[l]; every lane under the same stopping rules, each with its own status. Observers
+/// are called as f(const BatchSnapshot&) at every step and may return void, a Signal (Signal::stop
+/// stops every running lane, reason `observer`) or a std::array<bool, W> of the lanes to stop. Padding lanes are reported as stopped at step 0 (step budget).
+template <class Obj, int W, class... Observers>
+std::array<RunStatus<typename Obj::Scalar>, W> run_batch(const std::type_identity_t<std::array<GradientDescent, W>>& methods,
+                                                         const BatchObjective<Obj, W>& objective,
+                                                         BatchParams<typename Obj::ModelType, W>& theta,
+                                                         const Stopping& stop, Observers&&... observers) {
+  using Scalar = typename Obj::Scalar;
+  using Net = typename Obj::ModelType;
+  using Params = BatchParams<Net, W>;
+  using Lanes = typename Params::Lanes;
+  using std::abs;
+  using std::isfinite;
+
+  const auto clock_start = std::chrono::steady_clock::now();
+  const bool wall_timed = isfinite(stop.max_seconds);
+  const bool timed = isfinite(stop.max_time);
+  const Scalar eps = std::numeric_limits<Scalar>::epsilon();
+  const Scalar end_time = timed ? static_cast<Scalar>(stop.max_time) : std::numeric_limits<Scalar>::infinity();
+
+  Lanes eta, time = Lanes::Zero(), carry = Lanes::Zero(), step_size = Lanes::Zero(), blow_up;
+  std::array<bool, W> running{}, check_blow_up{};
+  std::array<RunStatus<Scalar>, W> status{};
+  for (int l = 0; l < W; ++l) {
+    eta[l] = static_cast<Scalar>(methods[static_cast<std::size_t>(l)].learning_rate);
+    running[static_cast<std::size_t>(l)] = !objective.padding(l);
+  }
+
+  typename BatchObjective<Obj, W>::Workspace ws;
+  Params grad(objective.size());
+  Lanes loss = objective.value_and_gradient(theta, grad, ws);
+  for (int l = 0; l < W; ++l) {
+    const Scalar reference = std::max(abs(loss[l]), static_cast<Scalar>(stop.blow_up_floor));
+    blow_up[l] = static_cast<Scalar>(stop.blow_up_factor) * reference;
+    check_blow_up[static_cast<std::size_t>(l)] = isfinite(reference) && reference > Scalar(0) && stop.blow_up_factor > 0;
+    status[static_cast<std::size_t>(l)].evaluations = 1;
+  }
+  std::array<bool, W> theta_finite = detail::finite_lanes(theta.storage());
+
+  for (Index step = 0;; ++step) {
+    std::array<bool, W> last{};
+    bool any = false;
+    const std::array<bool, W> grad_finite = detail::finite_lanes(grad.storage());
+    const bool wall_over = wall_timed && std::chrono::duration<double>(std::chrono::steady_clock::now() - clock_start).count() >=
+                                             stop.max_seconds;
+    for (int l = 0; l < W; ++l) {
+      const auto u = static_cast<std::size_t>(l);
+      if (!running[u]) continue;
+      RunStatus<Scalar>& s = status[u];
+      s.step = step;
+      s.time = time[l];
+      s.loss = loss[l];
+      s.last_step_size = step_size[l];
+      // 1. Divergence: the lane stops where the divergence was found.
+      bool diverged = true;
+      if (!theta_finite[u]) {
+        s.reason = StopReason::non_finite_parameter;
+        s.index = detail::first_non_finite_entry(theta.storage(), l);
+        s.value = theta.storage()(l, s.index);
+      } else if (!isfinite(loss[l])) {
+        s.reason = StopReason::non_finite_loss;
+        s.value = loss[l];
+      } else if (!grad_finite[u]) {
+        s.reason = StopReason::non_finite_gradient;
+        s.index = detail::first_non_finite_entry(grad.storage(), l);
+        s.value = grad.storage()(l, s.index);
+      } else if (check_blow_up[u] && loss[l] > blow_up[l]) {
+        s.reason = StopReason::loss_blow_up;
+        s.value = loss[l];
+        s.threshold = blow_up[l];
+      } else {
+        diverged = false;
+      }
+      if (diverged) {
+        running[u] = false;
+        continue;
+      }
+      // 2. Tolerances and budgets.
+      last[u] = true;
+      if (loss[l] <= static_cast<Scalar>(stop.loss_tolerance)) {
+        s.reason = StopReason::loss_tolerance;
+        s.value = loss[l];
+      } else if (const Scalar gn = stop.gradient_tolerance >= 0 ? std::sqrt(grad.storage().row(l).square().sum()) : Scalar(0);
+                 stop.gradient_tolerance >= 0 && gn <= static_cast<Scalar>(stop.gradient_tolerance)) {
+        s.reason = StopReason::gradient_tolerance;
+        s.value = gn;
+      } else if (step >= stop.max_steps) {
+        s.reason = StopReason::step_budget;
+      } else if (timed && time[l] >= end_time - Scalar(4) * eps * abs(end_time)) {
+        s.reason = StopReason::time_budget;
+      } else if (wall_over) {
+        s.reason = StopReason::wall_clock_budget;
+      } else {
+        last[u] = false;
+      }
+      any = true;
+    }
+    if (!any) break;
+    // 3. Observers.
+    std::array<bool, W> asked_to_stop{};
+    if constexpr (sizeof...(Observers) > 0) {
+      const BatchSnapshot<Net, W> snapshot{step, time, theta, loss, grad, running, last};
+      const auto ask = [&](auto& observer) {
+        const std::array<bool, W> stop_lanes = detail::notify_batch<W>(observer, snapshot);
+        for (std::size_t u = 0; u < W; ++u) asked_to_stop[u] = asked_to_stop[u] || stop_lanes[u];
+      };
+      (ask(observers), ...);
+    }
+    bool any_left = false;
+    for (int l = 0; l < W; ++l) {
+      const auto u = static_cast<std::size_t>(l);
+      if (!running[u]) continue;
+      if (last[u]) {
+        running[u] = false;
+      } else if (asked_to_stop[u]) {
+        status[u].reason = StopReason::observer;
+        running[u] = false;
+      }
+      any_left = any_left || running[u];
+    }
+    if (!any_left) break;
+    // 4. Step: θ ← θ − η∇L on the running lanes only; the others keep their θ.
+    Lanes rate;
+    for (int l = 0; l < W; ++l) rate[l] = running[static_cast<std::size_t>(l)] ? eta[l] : Scalar(0);
+    Lanes finite_acc = Lanes::Zero();
+    auto& t = theta.storage();
+    const auto& g = grad.storage();
+    for (Index i = 0; i < t.cols(); ++i) {
+      for (int l = 0; l < W; ++l) {
+        if (running[static_cast<std::size_t>(l)]) t(l, i) -= rate[l] * g(l, i);
+        finite_acc[l] += t(l, i) * Scalar(0);
+      }
+    }
+    for (int l = 0; l < W; ++l) {
+      const auto u = static_cast<std::size_t>(l);
+      theta_finite[u] = finite_acc[l] == Scalar(0);
+      if (!running[u]) continue;
+      // The time as IntegratorState keeps it: a Kahan sum of the learning rates.
+      const Scalar y = eta[l] - carry[l];
+      const Scalar tt = time[l] + y;
+      carry[l] = (tt - time[l]) - y;
+      time[l] = tt;
+      step_size[l] = eta[l];
+      ++status[u].evaluations;
+    }
+    loss = objective.value_and_gradient(theta, grad, ws);
+  }
+  for (int l = objective.runs(); l < W; ++l) status[static_cast<std::size_t>(l)] = RunStatus<Scalar>{};
+  return status;
+}
+
+/// Every lane with the same learning rate.
+template <class Obj, int W, class... Observers>
+std::array<RunStatus<typename Obj::Scalar>, W> run_batch(const GradientDescent& method, const BatchObjective<Obj, W>& objective,
+                                                         BatchParams<typename Obj::ModelType, W>& theta,
+                                                         const Stopping& stop, Observers&&... observers) {
+  std::array<GradientDescent, W> methods;
+  methods.fill(method);
+  return run_batch(methods, objective, theta, stop, std::forward<Observers>(observers)...);
+}
+
+/// Gradient descent on N independent runs: run i from thetas[i] (updated in place) on objectives[i]
+/// with methods[i] (or one method for all), under the same stopping rules. Runs go W at a time
+/// into lockstep batches (BatchObjective); the batches run on the OpenMP threads (symflow::sweep).
+/// make_observer(i) gives run i's observer, called as f(const LaneSnapshot<Net, W>&) at every
+/// point of run i (it may return Signal::stop to stop run i); it is called from the thread that
+/// runs i's batch, so each observer should write only to run i's own storage. Returns run i's
+/// status at index i; every run's result is the same for every thread count.
+template <int W, class Obj, class MakeObserver>
+std::vector<RunStatus<typename Obj::Scalar>> run_many(std::span<const GradientDescent> methods,
+                                                      std::span<const Obj> objectives,
+                                                      std::span<typename Obj::Params> thetas, const Stopping& stop,
+                                                      MakeObserver&& make_observer, int threads = 0) {
+  using Net = typename Obj::ModelType;
+  using Scalar = typename Obj::Scalar;
+  const std::size_t n = objectives.size();
+  if (thetas.size() != n || (methods.size() != n && methods.size() != 1))
+    throw std::invalid_argument("symflow::run_many: " + std::to_string(n) + " objectives, " +
+                                std::to_string(thetas.size()) + " parameter vectors and " +
+                                std::to_string(methods.size()) + " methods; expected as many of each (or one method)");
+  const std::uint64_t batches = (n + W - 1) / W;
+  const auto done = sweep(
+      batches,
+      [&](std::uint64_t b) {
+        const std::size_t first = static_cast<std::size_t>(b) * W;
+        const std::size_t count = std::min<std::size_t>(W, n - first);
+        const BatchObjective<Obj, W> objective(objectives.subspan(first, count));
+        BatchParams<Net, W> theta(objective.size());
+        std::array<GradientDescent, W> lane_methods;
+        for (std::size_t l = 0; l < W; ++l) {
+          const std::size_t i = first + (l < count ? l : 0);
+          theta.set_lane(static_cast<int>(l), thetas[i]);
+          lane_methods[l] = methods[methods.size() == 1 ? 0 : i];
+        }
+        using Observer = std::remove_cvref_t<std::invoke_result_t<MakeObserver&, std::size_t>>;
+        std::vector<Observer> lane_observers;
+        lane_observers.reserve(count);
+        for (std::size_t l = 0; l < count; ++l) lane_observers.push_back(make_observer(first + l));
+        auto status = run_batch(lane_methods, objective, theta, stop, [&](const BatchSnapshot<Net, W>& s) {
+          std::array<bool, W> stop_lanes{};
+          for (std::size_t l = 0; l < count; ++l) {
+            if (!s.running[l]) continue;
+            const LaneSnapshot<Net, W> lane{s, static_cast<int>(l), s.step, s.time[static_cast<Index>(l)],
+                                            s.loss[static_cast<Index>(l)], s.last[l]};
+            stop_lanes[l] = detail::notify_lane(lane_observers[l], lane);
+          }
+          return stop_lanes;
+        });
+        std::vector<std::pair<typename Obj::Params, RunStatus<Scalar>>> out;
+        out.reserve(count);
+        for (std::size_t l = 0; l < count; ++l) out.emplace_back(theta.lane(static_cast<int>(l)), status[l]);
+        return out;
+      },
+      threads);
+  std::vector<RunStatus<Scalar>> statuses;
+  statuses.reserve(n);
+  for (std::uint64_t b = 0; b < batches; ++b)
+    for (std::size_t l = 0; l < done[b].size(); ++l) {
+      thetas[static_cast<std::size_t>(b) * W + l] = done[b][l].first;
+      statuses.push_back(done[b][l].second);
+    }
+  return statuses;
+}
+
+/// run_many with one learning rate for every run.
+template <int W, class Obj, class MakeObserver>
+std::vector<RunStatus<typename Obj::Scalar>> run_many(const GradientDescent& method, std::span<const Obj> objectives,
+                                                      std::span<typename Obj::Params> thetas, const Stopping& stop,
+                                                      MakeObserver&& make_observer, int threads = 0) {
+  return run_many<W>(std::span<const GradientDescent>(&method, 1), objectives, thetas, stop,
+                     std::forward<MakeObserver>(make_observer), threads);
+}
+
+}  // namespace symflow

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// \file The conserved quantities of the junctions of a symflow::Sequential (the three families of
+/// Kunin et al., "Neural Mechanics", ICLR 2021, and the layer imbalance of linear junctions).
+/// Layers are numbered 1, …, num_layers in list order; a junction is named by its first
+/// parameterised layer I.
+///
+/// | quantity                 | junction                                   | group (symmetry of L)           |
+/// | ------------------------ | ------------------------------------------ | ------------------------------- |
+/// | RescaleImbalance<Net, I> | I → σ (degree α homogeneous) → I + 2        | (R>0)^h on units/channels of I  |
+/// | LinearImbalance<Net, I>  | I → Identity (GL-equivariant σ) → I + 2     | GL_h on units/channels of I     |
+/// | NormalizedScale<Net, I>  | I → LayerNorm / BatchNorm                   | w ↦ c w (LN: all of I; BN: per channel) |
+/// | Translation<Net, I>      | I = Dense head of softmax cross-entropy, or Dense → LayerNorm | W ↦ W + 1uᵀ, b ↦ b + β1 |
+///
+/// Every quadratic quantity is Q(θ) = B(θ, θ) for a bilinear form B (form(x, y)) with B(θ, ∇L) = 0
+/// exactly at every θ — entry by entry, the pairing of ∇L with the generators of the group — and
+/// every linear one is Q(θ) = A θ (linear(x)) with A ∇L = 0. Both facts give the exact discrete
+/// dynamics of symflow/junction/dynamics.hpp.
+
+#include <string>
+
+#include "symflow/core/config.hpp"
+#include "symflow/group/equivariance.hpp"
+#include "symflow/junction/units.hpp"
+#include "symflow/model/loss.hpp"
+#include "symflow/model/sequential.hpp"
+
+namespace symflow {
+
+namespace detail {
+
+template <class Net, int I>
+class JunctionBase {
+ public:
+  using ModelType = Net;
+  using Scalar = typename Net::Scalar;
+  using Params = typename Net::Params;
+  static constexpr int layer = I;
+  explicit JunctionBase(Net net) : net_(std::move(net)) {}
+  const Net& model() const { return net_; }
+
+ protected:
+  template <int J> const Scalar* at(const Params& p) const { return p.data() + net_.offset(J); }
+  Net net_;
+};
+
+}  // namespace detail
+
+/// Q_k = ‖row k of W_I‖² + b_k² − α ‖unit k's columns of W_{I+2}‖², one entry per unit (channel) of
+/// layer I, for a junction I → σ → I + 2 with σ positively homogeneous of degree α: the group
+/// c ↦ (diag(c)[W_I b_I], W_{I+2} diag(c)^{−α}) leaves F unchanged (σ(cz) = c^α σ(z)).
+template <class Net, int I>
+class RescaleImbalance : public detail::JunctionBase<Net, I> {
+  using Base = detail::JunctionBase<Net, I>;
+  static_assert(I + 2 <= Net::num_layers && Net::template Layer<I>::parameterised &&
+                    Net::template Layer<I + 2>::parameterised,
+                "symflow::RescaleImbalance<Net, I>: layer I and layer I + 2 must be Dense or Conv2d, with the "
+                "activation at I + 1");
+  using Act = typename Net::template Layer<I + 1>::ActivationType;
+  static_assert(ScalingEquivariantActivation<Act>,
+                "symflow::RescaleImbalance: the activation between the two layers must be positively homogeneous "
+                "(ReLU, LeakyReLU, Homogeneous, Identity, or declared ScalingEquivariant with degree())");
+
+ public:
+  using typename Base::Params;
+  using typename Base::Scalar;
+  static constexpr int units_at_compile_time = Net::template Layer<I>::out_c;
+  using Value = Eigen::Matrix<Scalar, units_at_compile_time, 1>;
+  static constexpr bool is_linear = false;
+
+  explicit RescaleImbalance(Net net) : Base(std::move(net)) {
+    const auto& a = this->net_.template layer<I>();
+    const auto& b = this->net_.template layer<I + 2>();
+    if (a.out_units() != b.in_units())
+      throw std::invalid_argument("symflow::RescaleImbalance: layer I has " + std::to_string(a.out_units()) +
+                                  " units but layer I + 2 reads " + std::to_string(b.in_units()));
+    alpha_ = static_cast<Scalar>(homogeneity_degree(this->net_.template layer<I + 1>().activation()));
+  }
+  Scalar degree() const { return alpha_; }
+  Index units() const { return this->net_.template layer<I>().out_units(); }
+
+  /// B(x, y)_k = ⟨x, y⟩ over unit k's incoming parameters − α ⟨x, y⟩ over its outgoing weights.
+  Value form(const Params& x, const Params& y) const {
+    const auto& a = this->net_.template layer<I>();
+    const auto& b = this->net_.template layer<I + 2>();
+    return detail::incoming_dots(a, this->template at<I>(x), this->template at<I>(y)) -
+           alpha_ * detail::outgoing_dots<units_at_compile_time>(b, this->template at<I + 2>(x), this->template at<I + 2>(y));
+  }
+  Value value(const Params& p) const { return form(p, p); }
+  static std::string name() { return "rescale"; }
+
+ private:
+  Scalar alpha_{1};
+};
+
+/// Q = [W_I b_I][W_I b_I]ᵀ − Σ_p W_{I+2,p}ᵀ W_{I+2,p} (h × h; W_{I+2,p} the columns of position p of
+/// each input unit), for a junction I → σ → I + 2 with σ GL-equivariant (σ(gz) = gσ(z), i.e. linear):
+/// g ↦ (g[W_I b_I], W_{I+2}(g⁻¹ ⊗ I_P)) leaves F unchanged. Its diagonal is the rescale imbalance.
+template <class Net, int I>
+class LinearImbalance : public detail::JunctionBase<Net, I> {
+  using Base = detail::JunctionBase<Net, I>;
+  static_assert(I + 2 <= Net::num_layers && Net::template Layer<I>::parameterised &&
+                    Net::template Layer<I + 2>::parameterised,
+                "symflow::LinearImbalance<Net, I>: layer I and layer I + 2 must be Dense or Conv2d, with the "
+                "activation at I + 1");
+  using Act = typename Net::template Layer<I + 1>::ActivationType;
+  static_assert(GeneralLinearEquivariantActivation<Act>,
+                "symflow::LinearImbalance: GL_h acts only through a GL-equivariant (linear) activation such as "
+                "symflow::Identity or one declared GeneralLinearEquivariant; for ReLU-like activations use "
+                "symflow::RescaleImbalance");
+
+ public:
+  using typename Base::Params;
+  using typename Base::Scalar;
+  static constexpr int units_at_compile_time = Net::template Layer<I>::out_c;
+  using Value = Eigen::Matrix<Scalar, units_at_compile_time, units_at_compile_time>;
+  static constexpr bool is_linear = false;
+
+  explicit LinearImbalance(Net net) : Base(std::move(net)) {
+    const auto& a = this->net_.template layer<I>();
+    const auto& b = this->net_.template layer<I + 2>();
+    if (a.out_units() != b.in_units())
+      throw std::invalid_argument("symflow::LinearImbalance: layer I has " + std::to_string(a.out_units()) +
+                                  " units but layer I + 2 reads " + std::to_string(b.in_units()));
+  }
+  Index units() const { return this->net_.template layer<I>().out_units(); }
+
+  /// B(x, y) = [W b]_x [W b]_yᵀ − U_x U_yᵀ (U: outgoing weights unfolded per unit).
+  Value form(const Params& x, const Params& y) const {
+    const auto& a = this->net_.template layer<I>();
+    const auto& b = this->net_.template layer<I + 2>();
+    Value q = detail::incoming(a, this->template at<I>(x)) * detail::incoming(a, this->template at<I>(y)).transpose();
+    q.noalias() -= detail::unfold_outgoing<units_at_compile_time>(b, this->template at<I + 2>(x)) *
+                   detail::unfold_outgoing<units_at_compile_time>(b, this->template at<I + 2>(y)).transpose();
+    return q;
+  }
+  Value value(const Params& p) const { return form(p, p); }
+  static std::string name() { return "linear_imbalance"; }
+};
+
+/// ‖w‖² of each group of parameters that feeds a normalisation layer at I + 1 (with ε = 0 the
+/// layer's output is unchanged by w ↦ c w, c > 0):
+///  - LayerNorm standardises each sample over all units, so the group is all of layer I: W_I and
+///    b_I together (scaling W alone does not commute with a non-zero bias) — one value;
+///  - BatchNorm standardises each unit (channel) over the batch, so each unit k is its own group:
+///    row k of W_I and b_k — one value per unit. The bias is more than invariant there: BatchNorm
+///    removes each unit's batch mean, so ∂L/∂b_I = 0 identically and b_I never moves under plain GD.
+template <class Net, int I>
+class NormalizedScale : public detail::JunctionBase<Net, I> {
+  using Base = detail::JunctionBase<Net, I>;
+  static_assert(I + 1 <= Net::num_layers && Net::template Layer<I>::parameterised,
+                "symflow::NormalizedScale<Net, I>: layer I must be Dense or Conv2d, followed by LayerNorm or BatchNorm");
+  using Norm = typename Net::template Layer<I + 1>;
+  static_assert(requires { requires Norm::is_normalization; },
+                "symflow::NormalizedScale<Net, I>: layer I + 1 must be symflow::LayerNorm or symflow::BatchNorm");
+
+ public:
+  using typename Base::Params;
+  using typename Base::Scalar;
+  static constexpr bool per_unit = Norm::per_channel;
+  using Value = Eigen::Matrix<Scalar, per_unit ? Net::template Layer<I>::out_c : 1, 1>;
+  static constexpr bool is_linear = false;
+
+  explicit NormalizedScale(Net net) : Base(std::move(net)) {}
+  /// Number of groups: units of layer I for BatchNorm, 1 for LayerNorm.
+  Index groups() const { return per_unit ? this->net_.template layer<I>().out_units() : 1; }
+  /// ε of the normalisation: the symmetry (and the dynamics) are exact only for ε = 0.
+  double epsilon() const { return this->net_.template layer<I + 1>().epsilon(); }
+
+  Value form(const Params& x, const Params& y) const {
+    const auto d = detail::incoming_dots(this->net_.template layer<I>(), this->template at<I>(x), this->template at<I>(y));
+    if constexpr (per_unit) return d;
+    else return Value::Constant(1, d.sum());
+  }
+  Value value(const Params& p) const { return form(p, p); }
+  static std::string name() { return "scale"; }
+};
+
+/// (1ᵀW_I, 1ᵀb_I): the sum over units (classes) of a dense layer's rows and bias, conserved when
+/// adding the same vector u to every row (and the same β to every bias) leaves L unchanged:
+///  - the last layer under softmax cross-entropy (softmax(F + 1·c) = softmax(F));
+///  - a dense layer feeding LayerNorm (each sample's mean over units is removed).
+template <class Net, int I>
+class Translation : public detail::JunctionBase<Net, I> {
+  using Base = detail::JunctionBase<Net, I>;
+  using L = typename Net::template Layer<I>;
+  static_assert(requires { requires L::is_dense; },
+                "symflow::Translation<Net, I>: layer I must be Dense (the softmax head, or a layer feeding LayerNorm)");
+
+ public:
+  using typename Base::Params;
+  using typename Base::Scalar;
+  static constexpr int length_at_compile_time = add_sizes(L::in_width, L::has_bias ? 1 : 0);
+  using Value = Eigen::Matrix<Scalar, length_at_compile_time, 1>;
+  static constexpr bool is_linear = true;
+
+  explicit Translation(Net net) : Base(std::move(net)) {}
+
+  /// A x = (1ᵀW_x, 1ᵀb_x).
+  Value linear(const Params& x) const {
+    const auto& l = this->net_.template layer<I>();
+    const Scalar* p = this->template at<I>(x);
+    Value v(l.in_shape().size() + (L::has_bias ? 1 : 0));
+    v.head(l.in_shape().size()) = l.weight(p).colwise().sum().transpose();
+    if constexpr (L::has_bias) v[v.size() - 1] = l.bias(p).sum();
+    return v;
+  }
+  Value value(const Params& p) const { return linear(p); }
+  static std::string name() { return "translation"; }
+};
+
+}  // namespace symflow

@@ -1,0 +1,356 @@
+// Specification of lockstep batches: W independent runs in SIMD lanes follow, lane by lane, the
+// runs that symflow::run makes one at a time (θ, loss and conserved quantity at every step, to
+// 1e-13 relative in double); a run that diverges or converges stops alone, with the reason and
+// step its single run reports; run_many returns every run in item order for every thread count.
+#include "support.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <symflow/conserved/batch_quantity.hpp>
+#include <symflow/flow/batch_run.hpp>
+
+namespace sf = symflow;
+namespace st = symflow::test;
+
+namespace {
+
+constexpr int n = 10, h = 50, m = 5;
+
+template <class Act, class S = double>
+struct Paper {
+  using Net = sf::TwoLayer<S, Act, n, h, m>;
+  using X = Eigen::Matrix<S, n, n>;
+  using Y = Eigen::Matrix<S, m, n>;
+  using Obj = sf::Objective<Net, sf::MeanSquaredError, n>;
+  static constexpr int W = sf::native_lanes<S>;
+};
+
+/// The conserved quantity each activation's sweep records: Tr Q (identity), eq. (48) summed.
+template <class Net>
+auto recorded_quantity(const Net& net) {
+  if constexpr (std::is_same_v<typename Net::Activation, sf::Identity>) return sf::LayerImbalanceTrace<Net>(net);
+  else return sf::summed(sf::ElementwiseQuantity<Net>(net));
+}
+
+/// Largest |a_i − b_i| / max(max_i |b_i|, tiny).
+template <class A, class B>
+double relative_gap(const A& a, const B& b) {
+  const double scale = std::max(b.template cast<double>().cwiseAbs().maxCoeff(), 1e-300);
+  return (a.template cast<double>() - b.template cast<double>()).cwiseAbs().maxCoeff() / scale;
+}
+
+/// One run's record: loss and Q at every step, final θ and status.
+template <class Net>
+struct Record {
+  std::vector<double> loss, q, q_scale;
+  typename Net::Params theta;
+  sf::RunStatus<typename Net::Scalar> status;
+};
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("each lane follows its single run: θ, loss and Q at every step to 1e-13 over 1000 steps",
+                   "[batch][trajectory]", sf::Identity, sf::ReLU, sf::Tanh, sf::Sigmoid) {
+  using P = Paper<TestType>;
+  using Net = typename P::Net;
+  constexpr int W = P::W;
+  const Net net;
+  const auto quantity = recorded_quantity(net);
+  const sf::ElementwiseQuantity<Net> terms(net);
+  const sf::Stopping stop{.max_steps = 1000};
+  for (int trial = 0; trial < 2; ++trial) {
+    auto rng = st::rng_for(trial);
+    std::vector<typename P::Obj> objectives;
+    std::vector<typename Net::Params> starts;
+    std::array<sf::GradientDescent, W> methods;
+    for (int l = 0; l < W; ++l) {
+      objectives.emplace_back(net, sf::MeanSquaredError{}, P::X::Identity(), st::normal<typename P::Y>(rng));
+      starts.push_back(sf::random_params(net, rng, 0.1 + 0.05 * l));
+      methods[static_cast<std::size_t>(l)] = sf::GradientDescent{0.01 * (1 + l % 4)};
+    }
+    // One at a time.
+    std::vector<Record<Net>> single(W);
+    for (int l = 0; l < W; ++l) {
+      auto& r = single[static_cast<std::size_t>(l)];
+      r.theta = starts[static_cast<std::size_t>(l)];
+      r.status = sf::run(methods[static_cast<std::size_t>(l)], objectives[static_cast<std::size_t>(l)], r.theta, stop,
+                         [&](const sf::Snapshot<typename Net::Params>& s) {
+                           r.loss.push_back(s.loss);
+                           r.q.push_back(quantity.value(s.theta));
+                           r.q_scale.push_back(terms.outgoing(s.theta) + std::abs(terms.incoming(s.theta)));
+                         });
+    }
+    // In lanes.
+    const sf::BatchObjective<typename P::Obj, W> batch(objectives);
+    sf::BatchParams<Net, W> theta(net);
+    for (int l = 0; l < W; ++l) theta.set_lane(l, starts[static_cast<std::size_t>(l)]);
+    std::vector<Record<Net>> lanes(W);
+    const auto status = sf::run_batch(methods, batch, theta, stop, [&](const sf::BatchSnapshot<Net, W>& s) {
+      const auto q = sf::lane_values(quantity, s.theta);
+      for (int l = 0; l < W; ++l) {
+        lanes[static_cast<std::size_t>(l)].loss.push_back(s.loss[l]);
+        lanes[static_cast<std::size_t>(l)].q.push_back(q[static_cast<std::size_t>(l)]);
+      }
+    });
+    double worst_theta = 0, worst_loss = 0, worst_q = 0;
+    for (int l = 0; l < W; ++l) {
+      const auto u = static_cast<std::size_t>(l);
+      INFO("trial " << trial << ", lane " << l);
+      CHECK(status[u].reason == single[u].status.reason);
+      CHECK(status[u].step == 1000);
+      CHECK(status[u].time == single[u].status.time);
+      REQUIRE(lanes[u].loss.size() == single[u].loss.size());
+      worst_theta = std::max(worst_theta, relative_gap(theta.lane(l), single[u].theta));
+      for (std::size_t t = 0; t < single[u].loss.size(); ++t) {
+        worst_loss = std::max(worst_loss, std::abs(lanes[u].loss[t] - single[u].loss[t]) / single[u].loss[t]);
+        worst_q = std::max(worst_q, std::abs(lanes[u].q[t] - single[u].q[t]) / single[u].q_scale[t]);
+      }
+    }
+    INFO("worst relative gaps over the lanes and steps: θ " << worst_theta << ", loss " << worst_loss << ", Q " << worst_q);
+    CHECK(worst_theta <= 1e-13);
+    CHECK(worst_loss <= 1e-13);
+    CHECK(worst_q <= 1e-13);
+  }
+}
+
+TEST_CASE("deeper biased networks on general inputs: lanes follow their runs, and float lanes their float runs",
+          "[batch][trajectory]") {
+  SECTION("double, three layers with biases, X ≠ I, ½‖·‖²") {
+    using Net = sf::BiasedMlp<double, sf::Tanh, 4, 6, 5, 3>;
+    using Obj = sf::Objective<Net, sf::HalfSquaredError, 7>;
+    constexpr int W = sf::native_lanes<double>;
+    const Net net;
+    auto rng = st::rng_for(0);
+    std::vector<Obj> objectives;
+    std::vector<Net::Params> thetas;
+    for (int l = 0; l < W; ++l) {
+      objectives.emplace_back(net, sf::HalfSquaredError{}, st::normal<Eigen::Matrix<double, 4, 7>>(rng),
+                              st::normal<Eigen::Matrix<double, 3, 7>>(rng));
+      thetas.push_back(sf::random_params(net, rng, 0.5));
+    }
+    const sf::BatchObjective<Obj, W> batch(objectives);
+    CHECK_FALSE(batch.identity_input());
+    sf::BatchParams<Net, W> theta(net);
+    for (int l = 0; l < W; ++l) theta.set_lane(l, thetas[static_cast<std::size_t>(l)]);
+    // One evaluation: L and ∇L of every lane against Objective.
+    sf::BatchParams<Net, W> grad(net);
+    const auto loss = batch.value_and_gradient(theta, grad);
+    for (int l = 0; l < W; ++l) {
+      const auto& obj = objectives[static_cast<std::size_t>(l)];
+      const Net::Params& p = thetas[static_cast<std::size_t>(l)];
+      CHECK(std::abs(loss[l] - obj.value(p)) <= 1e-14 * obj.value(p));
+      CHECK(relative_gap(grad.lane(l), obj.gradient(p)) <= 1e-14);
+    }
+    // 100 steps: on general inputs some draws pass near saddles where the single run itself moves by
+    // 1e-4 when θ_0 moves by 1e-15 (measured), so a longer comparison would test the draw, not the code.
+    const sf::Stopping stop{.max_steps = 100};
+    sf::run_batch(sf::GradientDescent{0.01}, batch, theta, stop);
+    for (int l = 0; l < W; ++l) {
+      Net::Params p = thetas[static_cast<std::size_t>(l)];
+      sf::run(sf::GradientDescent{0.01}, objectives[static_cast<std::size_t>(l)], p, stop);
+      INFO("lane " << l << ": relative gap " << relative_gap(theta.lane(l), p));
+      CHECK(relative_gap(theta.lane(l), p) <= 1e-13);
+    }
+  }
+  SECTION("float, the paper's ReLU network: lanes within a few float roundings of their runs") {
+    using P = Paper<sf::ReLU, float>;
+    using Net = P::Net;
+    constexpr int W = P::W;
+    const Net net;
+    auto rng = st::rng_for(1);
+    std::vector<P::Obj> objectives;
+    std::vector<Net::Params> thetas;
+    for (int l = 0; l < W; ++l) {
+      objectives.emplace_back(net, sf::MeanSquaredError{}, P::X::Identity(), st::normal<P::Y>(rng));
+      thetas.push_back(sf::random_params(net, rng, 0.1));
+    }
+    const sf::BatchObjective<P::Obj, W> batch(objectives);
+    sf::BatchParams<Net, W> theta(net);
+    for (int l = 0; l < W; ++l) theta.set_lane(l, thetas[static_cast<std::size_t>(l)]);
+    const sf::Stopping stop{.max_steps = 200};
+    sf::run_batch(sf::GradientDescent{0.01}, batch, theta, stop);
+    for (int l = 0; l < W; ++l) {
+      Net::Params p = thetas[static_cast<std::size_t>(l)];
+      sf::run(sf::GradientDescent{0.01}, objectives[static_cast<std::size_t>(l)], p, stop);
+      INFO("lane " << l);
+      CHECK(relative_gap(theta.lane(l), p) <= 2e-6);
+    }
+  }
+}
+
+TEST_CASE("a lane that diverges or converges stops alone, with its single run's reason, step and θ",
+          "[batch][stopping]") {
+  using P = Paper<sf::Tanh>;
+  using Net = P::Net;
+  constexpr int W = P::W;
+  static_assert(W >= 2);
+  const Net net;
+  auto rng = st::rng_for(0);
+  std::vector<P::Obj> objectives;
+  std::vector<Net::Params> starts;
+  std::array<sf::GradientDescent, W> methods;
+  for (int l = 0; l < W; ++l) {
+    objectives.emplace_back(net, sf::MeanSquaredError{}, P::X::Identity(), st::normal<P::Y>(rng));
+    starts.push_back(sf::random_params(net, rng, 0.1));
+    methods[static_cast<std::size_t>(l)] = sf::GradientDescent{0.02};
+  }
+  // Lane 0: a NaN entry at the start. Lane 1: a learning rate far past stability (the loss blows
+  // up, or θ overflows). Lane 2 (when there is one): a loss tolerance it reaches early.
+  starts[0][17] = std::numeric_limits<double>::quiet_NaN();
+  methods[1] = sf::GradientDescent{400.0};
+  sf::Stopping stop{.max_steps = 300, .blow_up_factor = 1e3};
+  const double tolerance = W > 2 ? 0.9 * objectives[2].value(starts[2]) : -1.0;
+  auto single_stop = [&](int l) {
+    sf::Stopping s = stop;
+    if (l == 2) s.loss_tolerance = tolerance;
+    return s;
+  };
+  const sf::BatchObjective<P::Obj, W> batch(objectives);
+  sf::BatchParams<Net, W> theta(net);
+  for (int l = 0; l < W; ++l) theta.set_lane(l, starts[static_cast<std::size_t>(l)]);
+  std::array<long, W> seen{};
+  // The loss tolerance is shared by the lanes; lane 2's own is emulated by an observer that stops it,
+  // so the batch is compared with lane 2's single run under its own tolerance below.
+  const auto status = sf::run_batch(methods, batch, theta, stop, [&](const sf::BatchSnapshot<Net, W>& s) {
+    std::array<bool, W> stop_lanes{};
+    for (int l = 0; l < W; ++l) {
+      if (!s.running[static_cast<std::size_t>(l)]) continue;
+      ++seen[static_cast<std::size_t>(l)];
+      if (l == 2 && s.loss[l] <= tolerance) stop_lanes[2] = true;
+    }
+    return stop_lanes;
+  });
+  for (int l = 0; l < W; ++l) {
+    const auto u = static_cast<std::size_t>(l);
+    Net::Params p = starts[u];
+    long single_seen = 0;
+    const auto expected = sf::run(methods[u], objectives[u], p, single_stop(l),
+                                  [&](const sf::Snapshot<Net::Params>&) { ++single_seen; });
+    INFO("lane " << l << ": batch " << status[u].message() << "; single " << expected.message());
+    if (l == 2) {
+      CHECK(expected.reason == sf::StopReason::loss_tolerance);
+      CHECK(status[u].reason == sf::StopReason::observer);
+      CHECK(seen[u] == single_seen);
+    } else {
+      CHECK(status[u].reason == expected.reason);
+      CHECK(seen[u] == single_seen);
+    }
+    CHECK(status[u].step == expected.step);
+    CHECK(status[u].index == expected.index);
+    if (l == 0) {
+      CHECK(status[u].reason == sf::StopReason::non_finite_parameter);
+      CHECK(status[u].index == 17);
+      CHECK(std::isnan(theta.lane(l)[17]));
+      CHECK(relative_gap(theta.lane(l).tail(Net::num_params - 18), starts[u].tail(Net::num_params - 18)) == 0);
+    } else if (l == 1) {
+      CHECK(status[u].diverged());
+      CHECK(status[u].step < 50);
+    } else {
+      CHECK(relative_gap(theta.lane(l), p) <= 1e-13);
+    }
+  }
+}
+
+TEST_CASE("run_many: every run in item order, padding lanes unseen, the same for one thread and two",
+          "[batch][run_many]") {
+  using P = Paper<sf::Sigmoid>;
+  using Net = P::Net;
+  constexpr int W = P::W;
+  const Net net;
+  const int runs = 2 * W + 1;
+  auto rng = st::rng_for(0);
+  std::vector<P::Obj> objectives;
+  std::vector<Net::Params> starts;
+  std::vector<sf::GradientDescent> methods;
+  for (int i = 0; i < runs; ++i) {
+    objectives.emplace_back(net, sf::MeanSquaredError{}, P::X::Identity(), st::normal<P::Y>(rng));
+    starts.push_back(sf::random_params(net, rng, 0.1));
+    methods.push_back(sf::GradientDescent{0.01 + 0.002 * i});
+  }
+  const sf::Stopping stop{.max_steps = 200};
+  const auto many = [&](int threads, std::vector<std::vector<double>>& losses) {
+    std::vector<Net::Params> thetas = starts;
+    losses.assign(static_cast<std::size_t>(runs), {});
+    const auto status = sf::run_many<W>(std::span<const sf::GradientDescent>(methods), std::span<const P::Obj>(objectives),
+                                        std::span<Net::Params>(thetas), stop,
+                                        [&](std::size_t i) {
+                                          return [&losses, i](const sf::LaneSnapshot<Net, W>& s) {
+                                            losses[i].push_back(s.loss);
+                                            if (s.last) losses[i].push_back(s.theta().norm());
+                                          };
+                                        },
+                                        threads);
+    REQUIRE(status.size() == static_cast<std::size_t>(runs));
+    for (const auto& s : status) CHECK(s.reason == sf::StopReason::step_budget);
+    return thetas;
+  };
+  std::vector<std::vector<double>> losses_one, losses_two;
+  const auto one = many(1, losses_one);
+  const auto two = many(2, losses_two);
+  for (int i = 0; i < runs; ++i) {
+    const auto u = static_cast<std::size_t>(i);
+    INFO("run " << i);
+    CHECK(one[u] == two[u]);
+    CHECK(losses_one[u] == losses_two[u]);
+    REQUIRE(losses_one[u].size() == 202);  // 201 points and the norm of the last θ
+    Net::Params p = starts[u];
+    sf::run(methods[u], objectives[u], p, stop);
+    CHECK(relative_gap(one[u], p) <= 1e-13);
+    CHECK(std::abs(losses_one[u].back() - p.norm()) <= 1e-13 * p.norm());
+  }
+}
+
+TEST_CASE("conserved quantities in lanes equal each lane's q.value", "[batch][quantity]") {
+  auto rng = st::rng_for(0);
+  const auto check = [&]<class Act>(Act) {
+    using Net = typename Paper<Act>::Net;
+    constexpr int W = Paper<Act>::W;
+    const Net net;
+    sf::BatchParams<Net, W> theta(net);
+    for (int l = 0; l < W; ++l) theta.set_lane(l, sf::random_params(net, rng, 0.2 + 0.3 * l));
+    const auto q = recorded_quantity(net);
+    const auto lanes = sf::lane_values(q, theta);
+    const sf::ElementwiseQuantity<Net> terms(net);
+    for (int l = 0; l < W; ++l) {
+      const auto p = theta.lane(l);
+      INFO(Act::name() << ", lane " << l);
+      CHECK(std::abs(lanes[static_cast<std::size_t>(l)] - q.value(p)) <= 1e-13 * (terms.outgoing(p) + terms.incoming(p)));
+    }
+    // Any other quantity: each lane's θ through q.value, the very same numbers.
+    if constexpr (sf::ScalingEquivariantActivation<Act>) {
+      const sf::ScalingImbalance<Net, 1> scaling(net);
+      const auto per_unit = sf::lane_values(scaling, theta);
+      for (int l = 0; l < W; ++l) CHECK(per_unit[static_cast<std::size_t>(l)] == scaling.value(theta.lane(l)));
+    }
+  };
+  check(sf::Identity{});
+  check(sf::ReLU{});
+  check(sf::Tanh{});
+  check(sf::Sigmoid{});
+}
+
+TEST_CASE("batches reject wrong sizes with the numbers seen", "[batch][errors]") {
+  using P = Paper<sf::ReLU>;
+  constexpr int W = P::W;
+  const P::Net net;
+  const P::Obj one(net, sf::MeanSquaredError{}, P::X::Identity(), P::Y::Zero());
+  const std::vector<P::Obj> too_many(W + 1, one);
+  CHECK_THROWS_WITH((sf::BatchObjective<P::Obj, W>(too_many)), Catch::Contains(std::to_string(W + 1) + " runs given"));
+  CHECK_THROWS_WITH((sf::BatchObjective<P::Obj, W>(std::span<const P::Obj>())), Catch::Contains("no runs given"));
+  sf::BatchParams<P::Net, W> theta(net);
+  CHECK_THROWS_AS(theta.lane(W), std::out_of_range);
+  CHECK_THROWS_WITH(theta.set_lane(0, Eigen::VectorXd::Zero(3)), Catch::Contains("3"));
+  const sf::BatchObjective<P::Obj, W> batch(one);
+  CHECK(batch.runs() == 1);
+  CHECK(batch.padding(W - 1) == (W > 1));
+  sf::BatchParams<P::Net, W> wrong(7), grad(net);
+  // GCC follows the copy of W_1 past the size check that throws, and warns about reading past θ.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstringop-overread"
+  CHECK_THROWS_WITH(batch.value_and_gradient(wrong, grad), Catch::Contains("7 entries per lane, expected d = 750"));
+#pragma GCC diagnostic pop
+}
