@@ -108,13 +108,13 @@ Result analyse(const Run& run, const Settings& s, const Eigen::MatrixXd& y, cons
   }
 
   // The orbit of the layer's linear symmetry: its generators span the tangent space.
-  if constexpr (sf::linear_group_of<Act> != sf::LinearGroup::none) {
+  if constexpr (sf::LinearlyEquivariantActivation<Act>) {
     const auto action = sf::symmetry<1>(net);
     const sf::OrbitDimension orbit = sf::orbit_dimension(action, theta);
     r.orbit_dimension = static_cast<long>(orbit.dimension);
     r.orbit_gap = orbit.gap();
     r.generic_orbit_dimension =
-        static_cast<long>(sf::generic_orbit_dimension(sf::linear_group_of<Act>, s.output, s.hidden, s.input));
+        static_cast<long>(sf::generic_orbit_dimension<sf::equivariance<Act>>(s.output, s.hidden, s.input));
     const Eigen::MatrixXd tangent = sf::orbit_tangent_matrix(action, theta);
     const double h_norm = r.eigenvalues.cwiseAbs().maxCoeff();
     r.orbit_in_kernel = 0;

@@ -113,8 +113,8 @@ TEST_CASE("the equivariance trait deduces each hidden layer's group from the act
   static_assert(std::is_same_v<sf::ProductSymmetry<Relu>,
                                sf::ProductAction<sf::ScalingAction<Relu, 1>, sf::ScalingAction<Relu, 2>>>);
   // User activations: the intrusive member type and the non-intrusive specialisation.
-  static_assert(sf::linear_group_of<CubedReLU> == sf::LinearGroup::positive_scaling);
-  static_assert(sf::linear_group_of<SoftNormalize> == sf::LinearGroup::orthogonal);
+  static_assert(std::is_base_of_v<sf::ScalingEquivariant, sf::equivariance<CubedReLU>>);
+  static_assert(std::is_base_of_v<sf::OrthogonalEquivariant, sf::equivariance<SoftNormalize>>);
   static_assert(!sf::LinearlyEquivariantActivation<sf::Tanh>);
   static_assert(!sf::LinearlyEquivariantActivation<sf::Sigmoid>);
   // A linear layer admits every subgroup of GL_h; a ReLU layer admits only scaling.

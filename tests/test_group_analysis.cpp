@@ -62,9 +62,9 @@ TEST_CASE("orbit dimensions of a generic two-layer block, against the paper's eq
         const sf::Index linear = measured_orbit_dimension<LinearNet>(m, h, n, rng);
         const sf::Index scaling = measured_orbit_dimension<ReluNet>(m, h, n, rng);
         const sf::Index radial = measured_orbit_dimension<RadialNet>(m, h, n, rng);
-        CHECK(linear == sf::generic_orbit_dimension(sf::LinearGroup::general_linear, m, h, n));
-        CHECK(scaling == sf::generic_orbit_dimension(sf::LinearGroup::positive_scaling, m, h, n));
-        CHECK(radial == sf::generic_orbit_dimension(sf::LinearGroup::orthogonal, m, h, n));
+        CHECK(linear == sf::generic_orbit_dimension<sf::GeneralLinearEquivariant>(m, h, n));
+        CHECK(scaling == sf::generic_orbit_dimension<sf::ScalingEquivariant>(m, h, n));
+        CHECK(radial == sf::generic_orbit_dimension<sf::OrthogonalEquivariant>(m, h, n));
         // Eq. (20) is right everywhere; eqs. (21) and (22) exactly where h ≤ max(m, n) (and, for
         // (22), where C(h − max(m, n), 2) happens to equal C((h − m − n)₊, 2)).
         CHECK(linear == paper_eq20(m, h, n));
@@ -93,9 +93,9 @@ TEST_CASE("orbit dimensions over 100 seeds at shapes with h larger than m and n,
     CHECK(measured_orbit_dimension<ReluNet>(2, 9, 3, rng) == 9);
     CHECK(measured_orbit_dimension<RadialNet>(2, 9, 3, rng) == 36 - 6);
     // A hidden bias b joins V as one more input column: n → n + 1.
-    CHECK(measured_orbit_dimension<BiasedLinear>(2, 9, 3, rng) == sf::generic_orbit_dimension(sf::LinearGroup::general_linear, 2, 9, 4));
+    CHECK(measured_orbit_dimension<BiasedLinear>(2, 9, 3, rng) == sf::generic_orbit_dimension<sf::GeneralLinearEquivariant>(2, 9, 4));
     CHECK(measured_orbit_dimension<BiasedLeaky>(2, 9, 3, rng) == 9);
-    CHECK(measured_orbit_dimension<BiasedRadial>(2, 9, 3, rng) == sf::generic_orbit_dimension(sf::LinearGroup::orthogonal, 2, 9, 4));
+    CHECK(measured_orbit_dimension<BiasedRadial>(2, 9, 3, rng) == sf::generic_orbit_dimension<sf::OrthogonalEquivariant>(2, 9, 4));
   }
 }
 

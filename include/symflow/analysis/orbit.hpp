@@ -32,6 +32,9 @@
 
 #include "symflow/core/config.hpp"
 #include "symflow/group/equivariance.hpp"
+#include "symflow/group/general_linear.hpp"
+#include "symflow/group/orthogonal.hpp"
+#include "symflow/group/scaling.hpp"
 
 namespace symflow {
 
@@ -155,18 +158,15 @@ OrbitDimension orbit_dimension(const Action& action, const Eigen::MatrixBase<D>&
 }
 
 /// The orbit dimension at a generic point of a two-layer block with m outputs, h hidden units and
-/// n inputs (n + 1 with a hidden bias), under the group a hidden activation of that kind admits. See
-/// the file comment for the derivation; LinearGroup::none gives 0.
-constexpr Index generic_orbit_dimension(LinearGroup group, Index m, Index h, Index n) {
-  const auto pos = [](Index a) { return a > 0 ? a : Index(0); };
-  const auto pairs = [](Index a) { return a * (a - 1) / 2; };
-  switch (group) {
-    case LinearGroup::general_linear: return h * h - pos(h - m) * pos(h - n);
-    case LinearGroup::positive_scaling: return h;
-    case LinearGroup::orthogonal: return pairs(h) - pairs(pos(h - m - n));
-    case LinearGroup::none: return 0;
-  }
-  return 0;
+/// n inputs (n + 1 with a hidden bias), under the group of policy `Tag` (e.g. ScalingEquivariant, or
+/// symflow::equivariance<Activation>): the policy's own closed form (see the file comment for the
+/// derivations); a tag without a group (NotLinearlyEquivariant) gives 0.
+template <class Tag>
+constexpr Index generic_orbit_dimension(Index m, Index h, Index n) {
+  if constexpr (detail::names_group<Tag>::value)
+    return Tag::template group<double, Dynamic>::generic_orbit_dimension(m, h, n);
+  else
+    return 0;
 }
 
 }  // namespace symflow

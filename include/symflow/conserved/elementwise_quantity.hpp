@@ -34,40 +34,18 @@ namespace symflow {
 
 namespace detail {
 
-/// e^x − 1 as an Eigen functor with a SIMD packet path (Cephes' expm1): for |x| ≤ 1/2 the rational
-/// form 2r/(Q(x²) − r), r = xP(x²), with full relative precision at small x; beyond, e^x − 1 with
-/// Eigen's SIMD exp, where the subtraction loses at most two bits. +∞ above log(max), −1 far below 0.
-template <class S>
-struct Expm1Kernel {
-  static constexpr S overflow = S(std::numeric_limits<S>::max_exponent) * S(0.6931471805599453);
-  template <class T> static T p(const T& s) {
-    using namespace Eigen::internal;
-    return pmadd(pmadd(pset1<T>(S(1.2617719307481059087798e-4)), s, pset1<T>(S(3.0299440770744196129956e-2))), s,
-                 pset1<T>(S(9.9999999999999999991025e-1)));
-  }
-  template <class T> static T q(const T& s) {
-    using namespace Eigen::internal;
-    return pmadd(pmadd(pmadd(pset1<T>(S(3.0019850513866445504159e-6)), s, pset1<T>(S(2.5244834034968410419224e-3))), s,
-                       pset1<T>(S(2.2726554820815502876593e-1))),
-                 s, pset1<T>(S(2.0000000000000000000897e0)));
-  }
-  S operator()(const S& x) const {
-    using std::abs;
-    using std::exp;
-    if (abs(x) > S(0.5)) return x > overflow ? std::numeric_limits<S>::infinity() : exp(x) - S(1);
-    const S r = x * p(x * x);
-    return S(2) * r / (q(x * x) - r);
-  }
-  template <class Packet>
-  Packet packetOp(const Packet& x) const {
-    using namespace Eigen::internal;
-    const Packet s = pmul(x, x);
-    const Packet r = pmul(x, p(s));
-    const Packet near = pdiv(padd(r, r), psub(q(s), r));
-    const Packet far = psub(pexp(x), pset1<Packet>(S(1)));
-    const Packet value = pselect(pcmp_lt(pset1<Packet>(S(0.5)), pabs(x)), far, near);
-    return pselect(pcmp_lt(pset1<Packet>(overflow), x), pset1<Packet>(std::numeric_limits<S>::infinity()), value);
-  }
+/// The activation states a quadratic potential Φ(v) = c·v² or c·max(v, 0)² (its members
+/// quadratic_potential<T>() = c and quadratic_potential_positive_part).
+template <class A>
+concept QuadraticPotentialActivation = requires(const A& a) {
+  { a.template quadratic_potential<double>() } -> std::convertible_to<double>;
+  { A::quadratic_potential_positive_part } -> std::convertible_to<bool>;
+};
+
+/// The activation computes Φ of a whole array at once (a member potentials(x, out), SIMD).
+template <class A, class S>
+concept ArrayPotentialActivation = requires(const A& a, const Eigen::Array<S, 64, 1>& x, Eigen::Array<S, 64, 1>& out) {
+  a.potentials(x.head(1), out.head(1));
 };
 
 }  // namespace detail
@@ -131,9 +109,8 @@ class ElementwiseQuantity {
     if constexpr (quadratic_potential) {
       if constexpr (std::is_same_v<accumulator_t<Scalar>, Scalar>) return quadratic_potentials(p);
       else return quadratic_potentials(p).template cast<Scalar>();
-    } else if constexpr ((std::is_same_v<Activation, Tanh> || std::is_same_v<Activation, Sigmoid>) &&
-                         (std::is_same_v<Scalar, float> || std::is_same_v<Scalar, double>)) {
-      return exp_potentials<Scalar>(v);
+    } else if constexpr (detail::ArrayPotentialActivation<Activation, Scalar>) {
+      return array_potentials<Scalar>(v);
     } else {
       Value out = Value::Zero(v.rows());
       for (Index j = 0; j < v.cols(); ++j)
@@ -164,18 +141,16 @@ class ElementwiseQuantity {
   static std::string name() { return "elementwise_quantity"; }
 
  private:
-  static constexpr bool quadratic_potential = std::is_same_v<Activation, Identity> || std::is_same_v<Activation, LeakyReLU> ||
-                                              std::is_same_v<Activation, ReLU> || std::is_same_v<Activation, Homogeneous>;
+  static constexpr bool quadratic_potential = detail::QuadraticPotentialActivation<Activation>;
 
-  /// Σ_j Φ(W_1[k, j]) per unit for tanh and sigmoid, each Φ computed and summed in T (the scalar,
-  /// or double for float weights). Φ from e^x − 1 (detail::Expm1Kernel, SIMD) over W_1 in memory
-  /// order (the weight view is contiguous), a chunk of 64 entries at a time, each added to its
-  /// unit's sum in the same order as activation_potential entry by entry. tanh: Φ(v) = ½ sinh²|v|
-  /// with sinh a = e(e + 2)/(2(e + 1)), e = e^a − 1 ≥ 0 for a = |v|, so nothing cancels at any v;
-  /// sigmoid: Φ(v) = v + e^v − 1.
+  /// Σ_j Φ(W_1[k, j]) per unit for an activation that computes Φ of whole arrays (its member
+  /// potentials(x, out), SIMD: tanh and sigmoid through e^x − 1), each Φ computed and summed in T
+  /// (the scalar, or double for float weights), over W_1 in memory order (the weight view is
+  /// contiguous), a chunk of 64 entries at a time, each added to its unit's sum in the same order as
+  /// activation_potential entry by entry.
   template <class T, class V>
-  Eigen::Matrix<T, hidden, 1> exp_potentials(const V& v) const {
-    const detail::Expm1Kernel<T> expm1;
+  Eigen::Matrix<T, hidden, 1> array_potentials(const V& v) const {
+    const Activation& act = model_.activation();
     constexpr Index chunk = 64;
     Eigen::Array<T, chunk, 1> phi;
     Eigen::Matrix<T, hidden, 1> out = Eigen::Matrix<T, hidden, 1>::Zero(v.rows());
@@ -185,12 +160,7 @@ class ElementwiseQuantity {
       const Index len = std::min(chunk, total - start);
       const auto x = Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>>(v.data() + start, len).template cast<T>();
       auto e = phi.head(len);
-      if constexpr (std::is_same_v<Activation, Tanh>) {
-        e = x.abs().unaryExpr(expm1);
-        e = T(0.125) * (e * (e + T(2)) / (e + T(1))).square();
-      } else {
-        e = x + x.unaryExpr(expm1);
-      }
+      act.potentials(x, e);
       for (Index i = 0; i < len; ++i) {
         out[k] += e[i];
         if (++k == rows) k = 0;
@@ -208,8 +178,8 @@ class ElementwiseQuantity {
     const auto v = model_.template weight<1>(p);
     if constexpr (quadratic_potential) {
       return quadratic_potentials(p);
-    } else if constexpr (std::is_same_v<Activation, Tanh> || std::is_same_v<Activation, Sigmoid>) {
-      return exp_potentials<A>(v);
+    } else if constexpr (detail::ArrayPotentialActivation<Activation, A>) {
+      return array_potentials<A>(v);
     } else {
       Eigen::Matrix<A, hidden, 1> out = Eigen::Matrix<A, hidden, 1>::Zero(v.rows());
       for (Index j = 0; j < v.cols(); ++j)
@@ -218,18 +188,14 @@ class ElementwiseQuantity {
     }
   }
 
-  /// Φ(v) = v²/2 (identity, LeakyReLU) or max(v, 0)²/(2α) (ReLU: α = 1, Homogeneous), summed per unit.
+  /// Φ(v) = c·v² (identity, LeakyReLU: c = ½) or c·max(v, 0)² (ReLU: c = ½, Homogeneous: c = 1/(2α)),
+  /// summed per unit: sums of squares of the rows of W_1 (of their positive parts).
   template <class D>
   auto quadratic_potentials(const Eigen::MatrixBase<D>& p) const {
     using A = accumulator_t<Scalar>;
     const auto v = model_.template weight<1>(p);
-    if constexpr (std::is_same_v<Activation, Identity> || std::is_same_v<Activation, LeakyReLU>) {
-      return (A(0.5) * row_sums_of_squares(v)).eval();
-    } else if constexpr (std::is_same_v<Activation, ReLU>) {
-      return (A(0.5) * row_sums_of_squares<true>(v)).eval();
-    } else {
-      return ((A(0.5) / A(model_.activation().alpha)) * row_sums_of_squares<true>(v)).eval();
-    }
+    const A c = model_.activation().template quadratic_potential<A>();
+    return (c * row_sums_of_squares<Activation::quadratic_potential_positive_part>(v)).eval();
   }
 
   Model model_;
@@ -237,11 +203,3 @@ class ElementwiseQuantity {
 };
 
 }  // namespace symflow
-
-namespace Eigen::internal {
-// Lets Eigen run the kernel a packet at a time (with the scalar operator() for the remainder).
-template <class S>
-struct functor_traits<symflow::detail::Expm1Kernel<S>> {
-  enum { Cost = 20 * NumTraits<S>::MulCost, PacketAccess = packet_traits<S>::HasExp && packet_traits<S>::HasDiv };
-};
-}  // namespace Eigen::internal

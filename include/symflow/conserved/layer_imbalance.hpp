@@ -23,6 +23,7 @@
 
 #include "symflow/conserved/quantity.hpp"
 #include "symflow/core/reduction.hpp"
+#include "symflow/group/equivariance.hpp"
 #include "symflow/model/activations.hpp"
 #include "symflow/model/mlp.hpp"
 
@@ -34,10 +35,10 @@ template <class Model, int Layer>
 constexpr void check_linear_hidden_layer() {
   static_assert(Layer >= 1 && Layer < Model::depth,
                 "symflow: Layer must be a hidden layer, 1 ≤ Layer ≤ L − 1 (it sits between W_Layer and W_{Layer+1})");
-  static_assert(std::is_same_v<typename Model::Activation, Identity>,
-                "symflow::LayerImbalance: the GL_h symmetry needs a linear hidden layer (symflow::Identity); for "
-                "ReLU, LeakyReLU or Homogeneous use symflow::ScalingImbalance, for other elementwise activations "
-                "symflow::ElementwiseQuantity");
+  static_assert(GeneralLinearEquivariantActivation<typename Model::Activation>,
+                "symflow::LayerImbalance: the GL_h symmetry needs a linear hidden layer (symflow::Identity, or an "
+                "activation declared GeneralLinearEquivariant); for ReLU, LeakyReLU or Homogeneous use "
+                "symflow::ScalingImbalance, for other elementwise activations symflow::ElementwiseQuantity");
 }
 
 /// q = A Aᵀ (+ b bᵀ) − Bᵀ B, exactly symmetric. From h = 64 on, only the lower triangle is computed

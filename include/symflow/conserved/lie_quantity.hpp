@@ -32,24 +32,12 @@ namespace symflow {
 
 namespace detail {
 
-/// Q_M through the full form of the action's quantities when there is one: ⟨M, Q_i⟩_F for GL_h
-/// (symmetric rank-k products, half the work of forming M̄θ), ⟨m, Q⟩ for positive scaling (row and
-/// column norms only); other actions go through the generator.
+/// Q_M through the full form of the action's conserved quantity when its group policy names one:
+/// ⟨M, Q_i⟩_F for GL_h (symmetric rank-k products, half the work of forming M̄θ), ⟨m, Q⟩ for positive
+/// scaling (row and column norms only); other actions go through the generator.
 template <class Action>
-struct lie_quantity_shortcut : std::false_type {};
-template <class Model, int Layer>
-struct lie_quantity_shortcut<GeneralLinearAction<Model, Layer>> : std::true_type {
-  template <class M, class P>
-  static auto evaluate(const GeneralLinearAction<Model, Layer>& action, const M& m, const P& p) {
-    return m.cwiseProduct(LayerImbalance<Model, Layer>(action.model()).value(p)).sum();
-  }
-};
-template <class Model, int Layer>
-struct lie_quantity_shortcut<ScalingAction<Model, Layer>> : std::true_type {
-  template <class M, class P>
-  static auto evaluate(const ScalingAction<Model, Layer>& action, const M& m, const P& p) {
-    return m.dot(ScalingImbalance<Model, Layer>(action.model()).value(p));
-  }
+concept HasQuantityShortcut = requires {
+  typename Action::Representation::template Quantity<typename Action::ModelType, Action::layer>;
 };
 
 }  // namespace detail
@@ -81,8 +69,9 @@ class LieQuantity {
 
   template <class D>
   Value value(const Eigen::MatrixBase<D>& theta) const {
-    if constexpr (detail::lie_quantity_shortcut<Action>::value) {
-      return detail::lie_quantity_shortcut<Action>::evaluate(action_, m_, theta);
+    if constexpr (detail::HasQuantityShortcut<Action>) {
+      using Q = typename Action::Representation::template Quantity<typename Action::ModelType, Action::layer>;
+      return Action::Representation::pair(m_, Q(action_.model()).value(theta));
     } else {
       const auto p = detail::convert_checked<Params>("θ", theta);
       return p.dot(action_.generator(m_, p));

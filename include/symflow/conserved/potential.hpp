@@ -7,7 +7,8 @@
 /// second-layer gradient is ∇_U L = G σ(V)ᵀ, so along gradient flow
 /// d/dt Φ_σ(V_kj) = −(UᵀG)_kj σ(V_kj) matches d/dt ½U_·k² summed over the output rows.
 ///
-/// Closed forms (lower limit 0):
+/// Closed forms (lower limit 0), stated by the activations themselves as members `potential(v)` and
+/// `potential_ratio(x)` (symflow/model/activations.hpp):
 ///   identity, LeakyReLU      σ/σ′ = x                  Φ = v²/2
 ///   ReLU                     σ/σ′ = max(x, 0)          Φ = max(v, 0)²/2
 ///   Homogeneous{α}           σ/σ′ = max(x, 0)/α        Φ = max(v, 0)²/(2α)
@@ -24,8 +25,8 @@
 /// at v, on a grid of 16 points over [0, v], and at every node the quadrature visits.
 ///
 /// A user activation gets Φ by adaptive Gauss–Kronrod quadrature of σ/σ′, or supplies its own
-/// closed form as a member `potential(v)` (and then should also supply `potential_ratio(x)` =
-/// σ/σ′ for exact derivatives, which otherwise come from value/derivative).
+/// closed form the same way as the built-in ones: a member `potential(v)` (and then also
+/// `potential_ratio(x)` = σ/σ′ for exact derivatives, which otherwise come from value/derivative).
 
 #include <cmath>
 #include <stdexcept>
@@ -136,39 +137,24 @@ S integrate_potential(const A& a, const S& v, const QuadratureOptions& options) 
 
 }  // namespace detail
 
-/// Whether Φ_σ has a closed form in symflow (or from the activation itself); otherwise
+/// Whether the activation states Φ_σ in closed form (a member potential(v)); otherwise
 /// activation_potential integrates σ/σ′ numerically.
 template <class A>
-inline constexpr bool has_closed_form_potential =
-    std::is_same_v<A, Identity> || std::is_same_v<A, ReLU> || std::is_same_v<A, LeakyReLU> ||
-    std::is_same_v<A, Homogeneous> || std::is_same_v<A, Tanh> || std::is_same_v<A, Sigmoid> ||
-    detail::HasPotentialMember<A, double>;
+inline constexpr bool has_closed_form_potential = detail::HasPotentialMember<A, double>;
 
 /// σ(x)/σ′(x), the integrand of the potential (and its derivative), in any scalar type including
 /// symflow::Dual.
 template <ElementwiseActivation A, class S>
 S potential_ratio(const A& a, const S& x) {
-  using std::exp;
   if constexpr (detail::HasPotentialRatioMember<A, S>) {
     return a.potential_ratio(x);
-  } else if constexpr (std::is_same_v<A, Identity> || std::is_same_v<A, LeakyReLU>) {
-    return x;
-  } else if constexpr (std::is_same_v<A, ReLU>) {
-    return x > S(0) ? x : S(0);
-  } else if constexpr (std::is_same_v<A, Homogeneous>) {
-    return x > S(0) ? x / S(a.alpha) : S(0);
-  } else if constexpr (std::is_same_v<A, Tanh>) {
-    const S e = exp(S(2) * x);
-    return (e - S(1) / e) / S(4);  // sinh(2x)/2
-  } else if constexpr (std::is_same_v<A, Sigmoid>) {
-    return S(1) + exp(x);
   } else {
     return detail::ratio_from_derivative(a, x);
   }
 }
 
-/// Φ_σ(v) = ∫_0^v σ(x)/σ′(x) dx: closed form for symflow's activations (see the file comment), the
-/// activation's own `potential(v)` if it has one, and adaptive Gauss–Kronrod quadrature otherwise.
+/// Φ_σ(v) = ∫_0^v σ(x)/σ′(x) dx: the activation's own closed form `potential(v)` if it has one (every
+/// symflow activation but Radial does, see the file comment), adaptive Gauss–Kronrod quadrature otherwise.
 /// For S = Dual<T> the ε-part is σ/σ′ at the value times the ε-part of v (fundamental theorem of
 /// calculus), so exact derivatives need no quadrature of duals.
 template <ElementwiseActivation A, class S>
@@ -177,19 +163,6 @@ S activation_potential(const A& a, const S& v, const QuadratureOptions& options 
     return S(activation_potential(a, v.value, options), potential_ratio(a, v.value) * v.eps);
   } else if constexpr (detail::HasPotentialMember<A, S>) {
     return a.potential(v);
-  } else if constexpr (std::is_same_v<A, Identity> || std::is_same_v<A, LeakyReLU>) {
-    return v * v / S(2);
-  } else if constexpr (std::is_same_v<A, ReLU>) {
-    return v > S(0) ? v * v / S(2) : S(0);
-  } else if constexpr (std::is_same_v<A, Homogeneous>) {
-    return v > S(0) ? v * v / (S(2) * S(a.alpha)) : S(0);
-  } else if constexpr (std::is_same_v<A, Tanh>) {
-    using std::sinh;
-    const S s = sinh(v);
-    return s * s / S(2);
-  } else if constexpr (std::is_same_v<A, Sigmoid>) {
-    using std::expm1;
-    return v + expm1(v);
   } else {
     return detail::integrate_potential(a, v, options);
   }

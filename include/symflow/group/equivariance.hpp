@@ -1,17 +1,24 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-/// \file Which linear group an activation is equivariant under: σ(gz) = π(g)σ(z).
+/// \file Which linear group an activation is equivariant under, σ(gz) = π(g)σ(z), and the catalogue
+/// of symflow's group policies.
 ///
 /// The answer decides the symmetry of every hidden layer that uses the activation (Prop. 7):
 ///
-/// | activation                           | group G ⊆ GL_h            | π(g)  | dπ(M) |
-/// | ------------------------------------ | ------------------------- | ----- | ----- |
-/// | Identity                             | GL_h                      | g     | M     |
-/// | ReLU, LeakyReLU, Homogeneous (deg α) | positive scaling (R>0)^h  | g^α   | αM    |
-/// | Radial (σ(z) = f(‖z‖) z)             | O(h)                      | g     | M     |
-/// | Tanh, Sigmoid, anything undeclared   | none: use the nonlinear PseudoinverseAction  |
+/// | activation                           | declared tag             | group G ⊆ GL_h           | π(g)  | dπ(M) |
+/// | ------------------------------------ | ------------------------ | ------------------------ | ----- | ----- |
+/// | Identity                             | GeneralLinearEquivariant | GL_h                     | g     | M     |
+/// | ReLU, LeakyReLU, Homogeneous (deg α) | ScalingEquivariant       | positive scaling (R>0)^h | g^α   | αM    |
+/// | Radial (σ(z) = f(‖z‖) z)             | OrthogonalEquivariant    | O(h)                     | g     | M     |
+/// | Tanh, Sigmoid, anything undeclared   | none: use the nonlinear PseudoinverseAction                 |
 ///
-/// A user activation declares its equivariance in one of two ways:
+/// A tag is a group policy: it names the representation of the group on a hidden layer (`group`:
+/// its Lie algebra, π, dπ and how g acts on the incoming rows and outgoing columns, with the
+/// conserved quantity it gives, in the group's own header) and the action type (`action`, one
+/// LinearHiddenLayerAction for every group), and lists the `subgroups` an activation equivariant
+/// under it is equivariant under too. A user group is one more tag of this shape (docs/symmetries.md).
+///
+/// An activation declares its equivariance in one of two ways:
 ///
 /// \code
 /// struct MyReLU6Free {                      // intrusive: a member type
@@ -25,35 +32,46 @@
 /// A declaration is a promise symflow cannot prove; symflow::testing's invariance checks verify it
 /// numerically on the user's model.
 
+#include <concepts>
+#include <tuple>
 #include <type_traits>
 
+#include "symflow/core/config.hpp"
 #include "symflow/model/activations.hpp"
 
 namespace symflow {
 
-/// The linear groups a hidden layer's activation can be equivariant under.
-enum class LinearGroup {
-  none,              ///< no linear symmetry (tanh, sigmoid, …): only the nonlinear action applies
-  general_linear,    ///< σ(gz) = gσ(z) for all invertible g
-  positive_scaling,  ///< σ(gz) = g^α σ(z) for diagonal g with positive entries, α = degree()
-  orthogonal,        ///< σ(gz) = gσ(z) for orthogonal g
-};
+// The group policies' representations and actions (each in its own header: general_linear.hpp,
+// scaling.hpp, orthogonal.hpp).
+template <class Scalar, int H> class GeneralLinearGroup;
+template <class Scalar, int H> class ScalingGroup;
+template <class Scalar, int H> class OrthogonalGroup;
+template <class Model, int Layer = 1> class GeneralLinearAction;
+template <class Model, int Layer = 1> class ScalingAction;
+template <class Model, int Layer = 1> class OrthogonalAction;
 
-/// Tag: σ(gz) = gσ(z) for every g ∈ GL_h (only linear activations).
+/// Tag: σ(gz) = gσ(z) for every g ∈ GL_h (only linear activations); such σ also admit the
+/// scaling group (α = 1) and O(h).
 struct GeneralLinearEquivariant {
-  static constexpr LinearGroup group = LinearGroup::general_linear;
+  template <class Scalar, int H> using group = GeneralLinearGroup<Scalar, H>;
+  template <class Model, int Layer> using action = GeneralLinearAction<Model, Layer>;
+  using subgroups = std::tuple<ScalingEquivariant, OrthogonalEquivariant>;
 };
 /// Tag: σ(gz) = g^α σ(z) for g = diag(c), c_k > 0; the activation provides degree() = α.
 struct ScalingEquivariant {
-  static constexpr LinearGroup group = LinearGroup::positive_scaling;
+  template <class Scalar, int H> using group = ScalingGroup<Scalar, H>;
+  template <class Model, int Layer> using action = ScalingAction<Model, Layer>;
+  using subgroups = std::tuple<>;
 };
 /// Tag: σ(gz) = gσ(z) for every g ∈ O(h).
 struct OrthogonalEquivariant {
-  static constexpr LinearGroup group = LinearGroup::orthogonal;
+  template <class Scalar, int H> using group = OrthogonalGroup<Scalar, H>;
+  template <class Model, int Layer> using action = OrthogonalAction<Model, Layer>;
+  using subgroups = std::tuple<>;
 };
 /// Tag: no linear equivariance.
 struct NotLinearlyEquivariant {
-  static constexpr LinearGroup group = LinearGroup::none;
+  using subgroups = std::tuple<>;
 };
 
 namespace detail {
@@ -61,43 +79,48 @@ template <class A, class = void>
 struct member_equivariance : NotLinearlyEquivariant {};
 template <class A>
 struct member_equivariance<A, std::void_t<typename A::equivariance>> : A::equivariance {};
+
+template <class Tag, class = void>
+struct names_group : std::false_type {};
+template <class Tag>
+struct names_group<Tag, std::void_t<typename Tag::template group<double, Dynamic>>> : std::true_type {};
+
+template <class Tag, class List>
+inline constexpr bool lists_group = false;
+template <class Tag, class... Tags>
+inline constexpr bool lists_group<Tag, std::tuple<Tags...>> = (std::is_same_v<Tag, Tags> || ...);
 }  // namespace detail
 
-/// The equivariance of activation A: its member type `A::equivariance` if it has one, otherwise
-/// none. Specialise it to declare the equivariance of an activation you cannot edit.
+/// The equivariance of activation A: it derives from A's tag, the member type `A::equivariance` if it
+/// has one, otherwise NotLinearlyEquivariant. Specialise it to declare the equivariance of an
+/// activation you cannot edit.
 template <class A>
 struct equivariance : detail::member_equivariance<A> {};
 
-template <> struct equivariance<Identity> : GeneralLinearEquivariant {};
-template <> struct equivariance<ReLU> : ScalingEquivariant {};
-template <> struct equivariance<LeakyReLU> : ScalingEquivariant {};
-template <> struct equivariance<Homogeneous> : ScalingEquivariant {};
-template <class F> struct equivariance<Radial<F>> : OrthogonalEquivariant {};
-
-/// The largest linear group activation A is declared equivariant under.
-template <class A>
-inline constexpr LinearGroup linear_group_of = equivariance<std::remove_cvref_t<A>>::group;
+/// A is declared equivariant under the group of `Tag`, directly or as a subgroup of its declared group.
+template <class A, class Tag>
+concept EquivariantUnder = std::is_base_of_v<Tag, equivariance<std::remove_cvref_t<A>>> ||
+                           detail::lists_group<Tag, typename equivariance<std::remove_cvref_t<A>>::subgroups>;
 
 /// A admits the general linear group GL_h (π(g) = g).
 template <class A>
-concept GeneralLinearEquivariantActivation = linear_group_of<A> == LinearGroup::general_linear;
+concept GeneralLinearEquivariantActivation = EquivariantUnder<A, GeneralLinearEquivariant>;
 
 /// A admits the positive scaling group, with π(g) = g^α. Linear activations admit it with α = 1.
 template <class A>
 concept ScalingEquivariantActivation =
-    linear_group_of<A> == LinearGroup::general_linear ||
-    (linear_group_of<A> == LinearGroup::positive_scaling && requires(const A& a) {
+    GeneralLinearEquivariantActivation<A> ||
+    (EquivariantUnder<A, ScalingEquivariant> && requires(const A& a) {
       { a.degree() } -> std::convertible_to<double>;
     });
 
 /// A admits O(h) (π(g) = g). Linear activations admit it too.
 template <class A>
-concept OrthogonalEquivariantActivation =
-    linear_group_of<A> == LinearGroup::general_linear || linear_group_of<A> == LinearGroup::orthogonal;
+concept OrthogonalEquivariantActivation = EquivariantUnder<A, OrthogonalEquivariant>;
 
-/// A admits some linear group acting on its hidden layer.
+/// A admits some linear group acting on its hidden layer (its declared tag names a group).
 template <class A>
-concept LinearlyEquivariantActivation = linear_group_of<A> != LinearGroup::none;
+concept LinearlyEquivariantActivation = detail::names_group<equivariance<std::remove_cvref_t<A>>>::value;
 
 /// The homogeneity degree α used by the scaling action: a.degree(), or 1 for linear activations.
 template <class A>
@@ -105,7 +128,7 @@ double homogeneity_degree(const A& a) {
   if constexpr (requires { a.degree(); }) {
     return static_cast<double>(a.degree());
   } else {
-    static_assert(linear_group_of<A> == LinearGroup::general_linear,
+    static_assert(GeneralLinearEquivariantActivation<A>,
                   "symflow: an activation declared ScalingEquivariant must provide degree() (its homogeneity α, "
                   "σ(cz) = c^α σ(z) for c > 0)");
     return 1.0;

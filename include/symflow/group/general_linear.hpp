@@ -6,7 +6,8 @@
 ///   g · (W_i, b_i, W_{i+1}) = (g W_i, g b_i, W_{i+1} g⁻¹),   M̄θ = (M W_i, M b_i, −W_{i+1} M).
 ///
 /// Every other parameter is left alone. The network function is unchanged for every input, because
-/// W_{i+1} g⁻¹ σ(g z) = W_{i+1} σ(z) when σ is linear.
+/// W_{i+1} g⁻¹ σ(g z) = W_{i+1} σ(z) when σ is linear. Its conserved quantity is the layer-imbalance
+/// matrix (symflow/conserved/layer_imbalance.hpp), Q_M = ⟨M, Q_i⟩_F.
 
 #include <string>
 #include <utility>
@@ -14,74 +15,50 @@
 #include <Eigen/LU>
 
 #include "symflow/core/config.hpp"
-#include "symflow/group/detail/hidden_layer.hpp"
 #include "symflow/group/equivariance.hpp"
 #include "symflow/group/lie_algebra.hpp"
+#include "symflow/group/linear_action.hpp"
 
 namespace symflow {
 
-/// GL_h on hidden layer `Layer` (1 ≤ Layer ≤ L − 1) of `Model`. Group elements and Lie-algebra
-/// elements are h×h matrices. Domain: any θ; g must be invertible (act throws otherwise).
-template <class Model, int Layer = 1>
-class GeneralLinearAction : public detail::HiddenLayer<Model, Layer> {
-  using Base = detail::HiddenLayer<Model, Layer>;
-  static_assert(GeneralLinearEquivariantActivation<typename Model::Activation>,
-                "symflow::GeneralLinearAction: GL_h is a symmetry only of a linear hidden layer (σ(gz) = gσ(z) for "
-                "every invertible g, i.e. symflow::Identity). Positively homogeneous activations admit "
-                "symflow::ScalingAction, radial ones symflow::OrthogonalAction; any activation admits the nonlinear "
-                "symflow::PseudoinverseAction (symflow/group/pinv_action.hpp)");
+template <MlpModel Model, int Layer> class LayerImbalance;
 
+/// GL_h on one hidden layer: π(g) = g, dπ(M) = M. Group and algebra elements are h×h matrices.
+template <class Scalar, int H>
+class GeneralLinearGroup {
  public:
-  using typename Base::Params;
-  using typename Base::Scalar;
-  using AlgebraType = GeneralLinearAlgebra<Scalar, Base::width_at_compile_time>;
-  /// g ∈ GL_h, an invertible h×h matrix.
+  using AlgebraType = GeneralLinearAlgebra<Scalar, H>;
   using Group = typename AlgebraType::GroupElement;
-  /// M ∈ gl(h), any h×h matrix.
   using Algebra = typename AlgebraType::Element;
-  static constexpr LinearGroup group_kind = LinearGroup::general_linear;
+  /// The conserved quantity: Q_i = W_i W_iᵀ (+ b_i b_iᵀ) − W_{i+1}ᵀ W_{i+1}, with Q_M = ⟨M, Q_i⟩_F.
+  template <class Model, int Layer> using Quantity = LayerImbalance<Model, Layer>;
 
-  GeneralLinearAction()
-    requires Model::is_fixed
-      : GeneralLinearAction(Model{}) {}
-  explicit GeneralLinearAction(Model model) : Base(std::move(model)), algebra_(this->hidden()) {}
+  template <class Activation>
+  GeneralLinearGroup(const Activation&, Index h) : algebra_(h) {
+    static_assert(GeneralLinearEquivariantActivation<Activation>,
+                  "symflow::GeneralLinearAction: GL_h is a symmetry only of a linear hidden layer (σ(gz) = gσ(z) for "
+                  "every invertible g, i.e. symflow::Identity or an activation declared GeneralLinearEquivariant). "
+                  "Positively homogeneous activations admit symflow::ScalingAction, radial ones "
+                  "symflow::OrthogonalAction; any activation admits the nonlinear symflow::PseudoinverseAction "
+                  "(symflow/group/pinv_action.hpp)");
+  }
 
-  /// gl(h): dimension, basis, random elements, exp.
   const AlgebraType& algebra() const { return algebra_; }
-
-  Group identity() const { return algebra_.identity(); }
-  /// a·b, so that act(compose(a, b), θ) = act(a, act(b, θ)).
   Group compose(const Group& a, const Group& b) const { return a * b; }
   Group inverse(const Group& g) const {
-    this->check_square("group element g", g);
+    check_square("group element g", g);
     return g.inverse();
   }
-  /// gᵀ: the action of gᵀ is the adjoint of the action of g (⟨g·θ, θ'⟩ = ⟨θ, gᵀ·θ'⟩).
   Group transpose(const Group& g) const { return g.transpose(); }
-  Group exp(const Algebra& m) const { return algebra_.exp(m); }
   /// π(g) = g.
   Group pi(const Group& g) const { return g; }
   /// dπ(M) = M.
   Algebra dpi(const Algebra& m) const { return m; }
 
-  /// g·θ = θ with W_i ← g W_i, b_i ← g b_i, W_{i+1} ← W_{i+1} g⁻¹.
-  Params act(const Group& g, const Params& p) const {
-    Params out = p;
-    apply_inplace(g, out);
-    return out;
-  }
-
-  /// M̄θ = d/dt exp(tM)·θ at t = 0: M W_i, M b_i, −W_{i+1} M in those blocks, zero elsewhere.
-  Params generator(const Algebra& m, const Params& p) const {
-    Params out = this->model_.zero_params();
-    add_generator(m, p, out);
-    return out;
-  }
-
-  /// θ ← g·θ in place (the product action applies each layer's factor this way).
-  void apply_inplace(const Group& g, Params& p) const {
-    this->model_.check_params(p);
-    this->check_square("group element g", g);
+  /// The LU factors of gᵀ (W_{i+1} g⁻¹ is solved with them rather than forming g⁻¹), after checking
+  /// that g is square and invertible to working precision.
+  Eigen::PartialPivLU<Group> check_group(const Group& g) const {
+    check_square("group element g", g);
     const Eigen::PartialPivLU<Group> lu(g.transpose());  // gᵀ = P⁻¹LU
     // Eigen's rcond estimate misses exactly zero pivots, so the pivots are checked as well.
     const auto pivots = lu.matrixLU().diagonal().cwiseAbs();
@@ -93,30 +70,47 @@ class GeneralLinearAction : public detail::HiddenLayer<Model, Layer> {
                                   "LU pivot " + std::to_string(static_cast<double>(pivot_ratio)) +
                                   ", reciprocal condition estimate " + std::to_string(static_cast<double>(rcond)) +
                                   "); GL_h needs an invertible matrix");
-    auto w = this->in_weight(p);
-    w = g * w;  // Eigen evaluates a product into a temporary before assigning it
-    if constexpr (Model::has_bias) {
-      auto b = this->in_bias(p);
-      b = g * b;
-    }
-    auto u = this->out_weight(p);
-    // U g⁻¹ = (g⁻ᵀ Uᵀ)ᵀ, solved with the LU factors of gᵀ rather than forming g⁻¹.
-    const typename decltype(u)::PlainObject ug = lu.solve(u.transpose()).transpose();
+    return lu;
+  }
+  void check_algebra(const Algebra& m) const { check_square("Lie algebra element M", m); }
+
+  /// X ← g X (Eigen evaluates a product into a temporary before assigning it).
+  template <class X> void act_rows(const Group& g, X& x) const { x = g * x; }
+  /// U ← U g⁻¹ = (g⁻ᵀ Uᵀ)ᵀ, from the LU factors of gᵀ.
+  template <class U> void act_columns(const Eigen::PartialPivLU<Group>& lu, U& u) const {
+    const typename U::PlainObject ug = lu.solve(u.transpose()).transpose();
     u = ug;
   }
+  template <class X, class Out> void add_rows(const Algebra& m, const X& x, Out&& out) const { out.noalias() += m * x; }
+  template <class U, class Out> void add_columns(const Algebra& m, const U& u, Out&& out) const {
+    out.noalias() -= u * m;
+  }
 
-  /// out += M̄θ.
-  void add_generator(const Algebra& m, const Params& p, Params& out) const {
-    this->model_.check_params(p);
-    this->model_.check_params(out);
-    this->check_square("Lie algebra element M", m);
-    this->in_weight(out).noalias() += m * this->in_weight(p);
-    if constexpr (Model::has_bias) this->in_bias(out).noalias() += m * this->in_bias(p);
-    this->out_weight(out).noalias() -= this->out_weight(p) * m;
+  /// ⟨M, Q_i⟩_F: Q_M from the quantity's value.
+  template <class Q> static auto pair(const Algebra& m, const Q& q) { return m.cwiseProduct(q).sum(); }
+
+  /// The orbit dimension at a generic point of a two-layer block with m outputs, h hidden units and n
+  /// inputs (eq. 20): M ↦ (M V, −U M) has kernel {M : range M ⊆ ker U, M V = 0}, of dimension
+  /// (h − m)₊ (h − n)₊.
+  static constexpr Index generic_orbit_dimension(Index m, Index h, Index n) {
+    const auto pos = [](Index a) { return a > 0 ? a : Index(0); };
+    return h * h - pos(h - m) * pos(h - n);
   }
 
  private:
+  template <class D> void check_square(const char* what, const Eigen::MatrixBase<D>& m) const {
+    detail::require_shape(what, algebra_.size(), algebra_.size(), m.rows(), m.cols());
+  }
+
   AlgebraType algebra_;
+};
+
+/// GL_h on hidden layer `Layer` (1 ≤ Layer ≤ L − 1) of `Model`. Group and Lie-algebra elements are
+/// h×h matrices. Domain: any θ; g must be invertible (act throws otherwise).
+template <class Model, int Layer>
+class GeneralLinearAction : public LinearHiddenLayerAction<Model, Layer, GeneralLinearEquivariant> {
+ public:
+  using LinearHiddenLayerAction<Model, Layer, GeneralLinearEquivariant>::LinearHiddenLayerAction;
 };
 
 template <class Model>

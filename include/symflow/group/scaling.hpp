@@ -7,60 +7,45 @@
 ///   M̄θ = (diag(m) W_i, m ⊙ b_i, −α W_{i+1} diag(m)).
 ///
 /// Group and algebra elements are stored as their diagonals, so act and generator cost O(h(n_{i−1} +
-/// n_{i+1})). Linear hidden layers admit it too, with α = 1.
+/// n_{i+1})). Linear hidden layers admit it too, with α = 1. Its conserved quantity is the per-unit
+/// imbalance (symflow/conserved/scaling_imbalance.hpp), Q_M = ⟨m, Q⟩.
 
 #include <cmath>
 #include <string>
 #include <utility>
 
 #include "symflow/core/config.hpp"
-#include "symflow/group/detail/hidden_layer.hpp"
 #include "symflow/group/equivariance.hpp"
 #include "symflow/group/lie_algebra.hpp"
+#include "symflow/group/linear_action.hpp"
 
 namespace symflow {
 
-/// (R_{>0})^h on hidden layer `Layer` of `Model`. Domain: any θ; every scale factor c_k must be
-/// positive and finite (act throws std::invalid_argument otherwise).
-template <class Model, int Layer = 1>
-class ScalingAction : public detail::HiddenLayer<Model, Layer> {
-  using Base = detail::HiddenLayer<Model, Layer>;
-  static_assert(ScalingEquivariantActivation<typename Model::Activation>,
-                "symflow::ScalingAction: positive scaling is a symmetry only of a positively homogeneous hidden "
-                "activation (σ(cz) = c^α σ(z), e.g. ReLU, LeakyReLU, Homogeneous, Identity). Declare the activation "
-                "ScalingEquivariant with degree() (symflow/group/equivariance.hpp) if it is, or use the nonlinear "
-                "symflow::PseudoinverseAction (symflow/group/pinv_action.hpp)");
+template <MlpModel Model, int Layer> class ScalingImbalance;
 
+/// (R_{>0})^h on one hidden layer: π(c) = c^α, dπ(m) = α m, elements stored as diagonals.
+template <class Scalar, int H>
+class ScalingGroup {
  public:
-  using typename Base::Params;
-  using typename Base::Scalar;
-  using AlgebraType = DiagonalAlgebra<Scalar, Base::width_at_compile_time>;
+  using AlgebraType = DiagonalAlgebra<Scalar, H>;
   /// c ∈ (R_{>0})^h, the diagonal of g.
   using Group = typename AlgebraType::GroupElement;
   /// m ∈ R^h, the diagonal of M.
   using Algebra = typename AlgebraType::Element;
-  static constexpr LinearGroup group_kind = LinearGroup::positive_scaling;
+  /// The conserved quantity: Q_k = ‖row k of W_i‖² + b_{i,k}² − α‖column k of W_{i+1}‖², Q_M = ⟨m, Q⟩.
+  template <class Model, int Layer> using Quantity = ScalingImbalance<Model, Layer>;
 
-  ScalingAction()
-    requires Model::is_fixed
-      : ScalingAction(Model{}) {}
-  explicit ScalingAction(Model model)
-      : Base(std::move(model)),
-        algebra_(this->hidden()),
-        alpha_(static_cast<Scalar>(homogeneity_degree(this->model_.activation()))) {}
+  template <class Activation>
+  ScalingGroup(const Activation& activation, Index h) : algebra_(h), alpha_(degree_of(activation)) {}
 
-  /// The diagonal algebra: dimension h, basis E_kk, random elements, exp.
   const AlgebraType& algebra() const { return algebra_; }
   /// α, the activation's degree of homogeneity.
   Scalar degree() const { return alpha_; }
-
-  Group identity() const { return algebra_.identity(); }
   /// a ⊙ b (diagonal matrices commute).
   Group compose(const Group& a, const Group& b) const { return a.cwiseProduct(b); }
   Group inverse(const Group& g) const { return g.cwiseInverse(); }
   /// Diagonal matrices are symmetric: gᵀ = g.
   Group transpose(const Group& g) const { return g; }
-  Group exp(const Algebra& m) const { return algebra_.exp(m); }
   /// π(c) = c^α.
   Group pi(const Group& g) const {
     if (alpha_ == Scalar(1)) return g;
@@ -69,24 +54,9 @@ class ScalingAction : public detail::HiddenLayer<Model, Layer> {
   /// dπ(m) = α m.
   Algebra dpi(const Algebra& m) const { return alpha_ * m; }
 
-  /// c·θ = θ with W_i ← diag(c) W_i, b_i ← c ⊙ b_i, W_{i+1} ← W_{i+1} diag(c)^{−α}.
-  Params act(const Group& g, const Params& p) const {
-    Params out = p;
-    apply_inplace(g, out);
-    return out;
-  }
-
-  /// M̄θ: diag(m) W_i, m ⊙ b_i, −α W_{i+1} diag(m) in those blocks, zero elsewhere.
-  Params generator(const Algebra& m, const Params& p) const {
-    Params out = this->model_.zero_params();
-    add_generator(m, p, out);
-    return out;
-  }
-
-  /// θ ← c·θ in place.
-  void apply_inplace(const Group& g, Params& p) const {
-    this->model_.check_params(p);
-    this->check_vector("scaling factors c", g);
+  /// c^{−α}, after checking that every factor is positive and finite.
+  Group check_group(const Group& g) const {
+    detail::require_length("scaling factors c", algebra_.size(), g.size());
     for (Index k = 0; k < g.size(); ++k) {
       using std::isfinite;
       if (!(g[k] > Scalar(0)) || !isfinite(g[k]))
@@ -94,28 +64,39 @@ class ScalingAction : public detail::HiddenLayer<Model, Layer> {
                                     std::to_string(static_cast<double>(g[k])) +
                                     "; the positive scaling group needs every factor positive and finite");
     }
-    auto w = this->in_weight(p);
-    w = g.asDiagonal() * w;
-    if constexpr (Model::has_bias) {
-      auto b = this->in_bias(p);
-      b = b.cwiseProduct(g);
-    }
-    const Group undo = alpha_ == Scalar(1) ? g.cwiseInverse().eval() : power(g, -alpha_);
-    auto u = this->out_weight(p);
-    u = u * undo.asDiagonal();
+    return alpha_ == Scalar(1) ? g.cwiseInverse().eval() : power(g, -alpha_);
+  }
+  void check_algebra(const Algebra& m) const { detail::require_length("Lie algebra element m", algebra_.size(), m.size()); }
+
+  /// X ← diag(c) X.
+  template <class X> void act_rows(const Group& g, X& x) const { x = g.asDiagonal() * x; }
+  /// U ← U diag(c^{−α}), given c^{−α}.
+  template <class U> void act_columns(const Group& undo, U& u) const { u = u * undo.asDiagonal(); }
+  template <class X, class Out> void add_rows(const Algebra& m, const X& x, Out&& out) const {
+    out.noalias() += m.asDiagonal() * x;
+  }
+  template <class U, class Out> void add_columns(const Algebra& m, const U& u, Out&& out) const {
+    out.noalias() -= u * (alpha_ * m).asDiagonal();
   }
 
-  /// out += M̄θ.
-  void add_generator(const Algebra& m, const Params& p, Params& out) const {
-    this->model_.check_params(p);
-    this->model_.check_params(out);
-    this->check_vector("Lie algebra element m", m);
-    this->in_weight(out).noalias() += m.asDiagonal() * this->in_weight(p);
-    if constexpr (Model::has_bias) this->in_bias(out) += m.cwiseProduct(this->in_bias(p));
-    this->out_weight(out).noalias() -= this->out_weight(p) * (alpha_ * m).asDiagonal();
-  }
+  /// ⟨m, Q⟩: Q_M from the quantity's value.
+  template <class Q> static auto pair(const Algebra& m, const Q& q) { return m.dot(q); }
+
+  /// The orbit dimension at a generic point of a two-layer block (eq. 21 corrected): M = diag(c) is
+  /// in the kernel only where column k of U and row k of V both vanish, never at a generic point.
+  static constexpr Index generic_orbit_dimension(Index, Index h, Index) { return h; }
 
  private:
+  template <class Activation>
+  static Scalar degree_of(const Activation& activation) {
+    static_assert(ScalingEquivariantActivation<Activation>,
+                  "symflow::ScalingAction: positive scaling is a symmetry only of a positively homogeneous hidden "
+                  "activation (σ(cz) = c^α σ(z), e.g. ReLU, LeakyReLU, Homogeneous, Identity). Declare the "
+                  "activation ScalingEquivariant with degree() (symflow/group/equivariance.hpp) if it is, or use "
+                  "the nonlinear symflow::PseudoinverseAction (symflow/group/pinv_action.hpp)");
+    if constexpr (ScalingEquivariantActivation<Activation>) return static_cast<Scalar>(homogeneity_degree(activation));
+    else return Scalar(1);
+  }
   /// c^p entry by entry, with std::pow (Eigen's vectorised pow trips a false uninitialised-value
   /// warning in GCC 12's AVX-512 intrinsics).
   static Group power(const Group& c, Scalar p) {
@@ -127,6 +108,16 @@ class ScalingAction : public detail::HiddenLayer<Model, Layer> {
 
   AlgebraType algebra_;
   Scalar alpha_;
+};
+
+/// (R_{>0})^h on hidden layer `Layer` of `Model`. Domain: any θ; every scale factor c_k must be
+/// positive and finite (act throws std::invalid_argument otherwise).
+template <class Model, int Layer>
+class ScalingAction : public LinearHiddenLayerAction<Model, Layer, ScalingEquivariant> {
+ public:
+  using LinearHiddenLayerAction<Model, Layer, ScalingEquivariant>::LinearHiddenLayerAction;
+  /// α, the activation's degree of homogeneity.
+  auto degree() const { return this->representation().degree(); }
 };
 
 template <class Model>

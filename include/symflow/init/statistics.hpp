@@ -17,22 +17,17 @@
 /// under eq. (46) (t² = 1/h, s² = 1/n) E[Q] = (m − h)/2, not m − h as eq. (47) prints.
 
 #include <cmath>
+#include <concepts>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 
 #include "symflow/core/config.hpp"
+#include "symflow/core/moments.hpp"
 #include "symflow/init/schemes.hpp"
 #include "symflow/model/activations.hpp"
 
 namespace symflow {
-
-/// Mean and variance of a random quantity.
-struct Moments {
-  double mean = 0.0;
-  double variance = 0.0;
-  double stddev() const { return std::sqrt(variance); }
-};
 
 /// Moments estimated from samples, with the standard errors of both estimates.
 struct SampleMoments {
@@ -74,35 +69,22 @@ SampleMoments monte_carlo_moments(const Model& model, const Scheme& scheme, cons
   return monte_carlo_moments([&](Rng& r) { return initialize(model, scheme, r); }, f, samples, rng);
 }
 
-/// Moments of the potential Φ_σ(v) of eq. (48) for v ~ N(0, variance), in closed form.
+/// Whether activation A states the moments of its potential Φ_σ(v) for v ~ N(0, s²) (a member
+/// gaussian_potential_moments(s²), as every symflow activation with a closed-form Φ has).
+template <class A>
+inline constexpr bool has_gaussian_potential_moments = requires(const A& a, double s2) {
+  { a.gaussian_potential_moments(s2) } -> std::convertible_to<Moments>;
+};
+
+/// Moments of the potential Φ_σ(v) of eq. (48) for v ~ N(0, variance), in closed form, as the
+/// activation states them (see the file comment for symflow's).
 template <class A>
 Moments gaussian_potential_moments(const A& act, double variance) {
-  const double s2 = variance;
-  const double s4 = s2 * s2;
-  if constexpr (std::is_same_v<A, Identity> || std::is_same_v<A, LeakyReLU>) {
-    return {s2 / 2, s4 / 2};
-  } else if constexpr (std::is_same_v<A, ReLU>) {
-    return {s2 / 4, 5 * s4 / 16};
-  } else if constexpr (std::is_same_v<A, Homogeneous>) {
-    return {s2 / (4 * act.alpha), 5 * s4 / (16 * act.alpha * act.alpha)};
-  } else if constexpr (std::is_same_v<A, Tanh>) {
-    const double e = std::expm1(4 * s2);
-    return {std::expm1(2 * s2) / 4, e * e / 32};
-  } else if constexpr (std::is_same_v<A, Sigmoid>) {
-    return {std::expm1(s2 / 2), s2 + std::exp(s2) * std::expm1(s2) + 2 * s2 * std::exp(s2 / 2)};
-  } else {
-    static_assert(std::is_same_v<A, Identity>,
-                  "symflow::gaussian_potential_moments: no closed form for this activation; use "
-                  "symflow::monte_carlo_moments");
-    return {};
-  }
+  static_assert(has_gaussian_potential_moments<A>,
+                "symflow::gaussian_potential_moments: the activation states no closed form (a member "
+                "Moments gaussian_potential_moments(double variance) const); use symflow::monte_carlo_moments");
+  return act.gaussian_potential_moments(variance);
 }
-
-/// Whether gaussian_potential_moments has a closed form for A.
-template <class A>
-inline constexpr bool has_gaussian_potential_moments =
-    std::is_same_v<A, Identity> || std::is_same_v<A, LeakyReLU> || std::is_same_v<A, ReLU> ||
-    std::is_same_v<A, Homogeneous> || std::is_same_v<A, Tanh> || std::is_same_v<A, Sigmoid>;
 
 /// Moments of the total of eq. (48), Q = ½‖U‖² − Σ Φ_σ(V_kj), for U ∈ R^{m×h} with i.i.d.
 /// N(0, var_u) entries and V ∈ R^{h×n} with i.i.d. N(0, var_v) entries. With σ = identity this is

@@ -2,6 +2,17 @@
 #pragma once
 /// \file The standard hidden activations. Each is a small object (it may carry a parameter such
 /// as a slope) whose members are templates over the scalar type.
+///
+/// Each activation carries its own facts, which the rest of symflow reads from the type (a user
+/// activation provides the same members, and gets the same treatment):
+///  - `using equivariance = …`: the largest linear group it is equivariant under (symflow/group/
+///    equivariance.hpp), and `degree()` = α for positively homogeneous ones;
+///  - `potential(v)` = Φ_σ(v) = ∫_0^v σ/σ′ and `potential_ratio(x)` = σ(x)/σ′(x) in closed form
+///    (eq. 48; without them symflow integrates σ/σ′ numerically);
+///  - for quadratic potentials Φ(v) = c·v² (or c·max(v, 0)²), `quadratic_potential<T>()` = c and
+///    `quadratic_potential_positive_part`, so eq. (48)'s sums over a layer are sums of squares;
+///  - `potentials(x, out)`: Φ of a whole array (SIMD), where the closed form allows it;
+///  - `gaussian_potential_moments(s²)`: mean and variance of Φ(v) for v ~ N(0, s²) (Appendix E).
 
 #include <array>
 #include <cmath>
@@ -10,9 +21,15 @@
 #include <type_traits>
 #include <utility>
 
+#include "symflow/core/moments.hpp"
 #include "symflow/model/activation.hpp"
 
 namespace symflow {
+
+// The equivariance tags (defined with the group catalogue in symflow/group/equivariance.hpp).
+struct GeneralLinearEquivariant;
+struct ScalingEquivariant;
+struct OrthogonalEquivariant;
 
 namespace detail {
 
@@ -86,20 +103,71 @@ struct SigmoidKernel {
   }
 };
 
+/// e^x − 1 as an Eigen functor with a SIMD packet path (Cephes' expm1): for |x| ≤ 1/2 the rational
+/// form 2r/(Q(x²) − r), r = xP(x²), with full relative precision at small x; beyond, e^x − 1 with
+/// Eigen's SIMD exp, where the subtraction loses at most two bits. +∞ above log(max), −1 far below 0.
+template <class S>
+struct Expm1Kernel {
+  static constexpr S overflow = S(std::numeric_limits<S>::max_exponent) * S(0.6931471805599453);
+  template <class T> static T p(const T& s) {
+    using namespace Eigen::internal;
+    return pmadd(pmadd(pset1<T>(S(1.2617719307481059087798e-4)), s, pset1<T>(S(3.0299440770744196129956e-2))), s,
+                 pset1<T>(S(9.9999999999999999991025e-1)));
+  }
+  template <class T> static T q(const T& s) {
+    using namespace Eigen::internal;
+    return pmadd(pmadd(pmadd(pset1<T>(S(3.0019850513866445504159e-6)), s, pset1<T>(S(2.5244834034968410419224e-3))), s,
+                       pset1<T>(S(2.2726554820815502876593e-1))),
+                 s, pset1<T>(S(2.0000000000000000000897e0)));
+  }
+  S operator()(const S& x) const {
+    using std::abs;
+    using std::exp;
+    if (abs(x) > S(0.5)) return x > overflow ? std::numeric_limits<S>::infinity() : exp(x) - S(1);
+    const S r = x * p(x * x);
+    return S(2) * r / (q(x * x) - r);
+  }
+  template <class Packet>
+  Packet packetOp(const Packet& x) const {
+    using namespace Eigen::internal;
+    const Packet s = pmul(x, x);
+    const Packet r = pmul(x, p(s));
+    const Packet near = pdiv(padd(r, r), psub(q(s), r));
+    const Packet far = psub(pexp(x), pset1<Packet>(S(1)));
+    const Packet value = pselect(pcmp_lt(pset1<Packet>(S(0.5)), pabs(x)), far, near);
+    return pselect(pcmp_lt(pset1<Packet>(overflow), x), pset1<Packet>(std::numeric_limits<S>::infinity()), value);
+  }
+};
+
 }  // namespace detail
 
 /// σ(z) = z. Equivariant under all of GL_h.
 struct Identity {
+  using equivariance = GeneralLinearEquivariant;
   template <class S> S value(const S& z) const { return z; }
   template <class S> S derivative(const S&) const { return S(1); }
+  /// σ/σ′ = x, Φ(v) = v²/2.
+  template <class S> S potential_ratio(const S& x) const { return x; }
+  template <class S> S potential(const S& v) const { return v * v / S(2); }
+  template <class T> T quadratic_potential() const { return T(0.5); }
+  static constexpr bool quadratic_potential_positive_part = false;
+  static Moments gaussian_potential_moments(double s2) { return {s2 / 2, s2 * s2 / 2}; }
   static std::string name() { return "identity"; }
 };
 
 /// σ(z) = max(z, 0); NaN passes through. Positively homogeneous of degree 1.
 struct ReLU {
+  using equivariance = ScalingEquivariant;
   template <class S> S value(const S& z) const { return z < S(0) ? S(0) : z; }
   template <class S> S derivative(const S& z) const { return z > S(0) ? S(1) : S(0); }
   static constexpr double degree() { return 1.0; }
+  /// σ/σ′ = max(x, 0) (0/0 read as 0: such weights never move), Φ(v) = max(v, 0)²/2.
+  template <class S> S potential_ratio(const S& x) const { return x > S(0) ? x : S(0); }
+  template <class S> S potential(const S& v) const { return v > S(0) ? v * v / S(2) : S(0); }
+  template <class T> T quadratic_potential() const { return T(0.5); }
+  static constexpr bool quadratic_potential_positive_part = true;
+  /// E max(v, 0)²/2 = s²/4; E max(v, 0)⁴/4 = 3s⁴/8, so Var = 3s⁴/8 − s⁴/16.
+  static Moments gaussian_potential_moments(double s2) { return {s2 / 4, 5 * (s2 * s2) / 16}; }
   /// σ(z) = 0·z below the kink at 0 and 1·z above it (used to locate kinks along gradient flow).
   static constexpr std::array<double, 2> kink_slopes() { return {0.0, 1.0}; }
   static std::string name() { return "relu"; }
@@ -107,10 +175,17 @@ struct ReLU {
 
 /// σ(z) = z for z ≥ 0 and slope·z otherwise. Positively homogeneous of degree 1.
 struct LeakyReLU {
+  using equivariance = ScalingEquivariant;
   double slope = 0.01;
   template <class S> S value(const S& z) const { return z < S(0) ? S(slope) * z : z; }
   template <class S> S derivative(const S& z) const { return z < S(0) ? S(slope) : S(1); }
   static constexpr double degree() { return 1.0; }
+  /// σ/σ′ = x on both sides, Φ(v) = v²/2.
+  template <class S> S potential_ratio(const S& x) const { return x; }
+  template <class S> S potential(const S& v) const { return v * v / S(2); }
+  template <class T> T quadratic_potential() const { return T(0.5); }
+  static constexpr bool quadratic_potential_positive_part = false;
+  static Moments gaussian_potential_moments(double s2) { return {s2 / 2, s2 * s2 / 2}; }
   /// σ(z) = slope·z below the kink at 0 and z above it (used to locate kinks along gradient flow).
   std::array<double, 2> kink_slopes() const { return {slope, 1.0}; }
   static std::string name() { return "leaky_relu"; }
@@ -118,6 +193,7 @@ struct LeakyReLU {
 
 /// σ(z) = max(z, 0)^α with α > 0: positively homogeneous of degree α, σ(gz) = g^α σ(z) for g > 0.
 struct Homogeneous {
+  using equivariance = ScalingEquivariant;
   double alpha = 2.0;
   template <class S> S value(const S& z) const {
     using std::pow;
@@ -129,6 +205,16 @@ struct Homogeneous {
     return z > S(0) ? S(static_cast<R>(alpha)) * pow(z, static_cast<R>(alpha - 1.0)) : S(0);
   }
   double degree() const { return alpha; }
+  /// σ/σ′ = max(x, 0)/α, Φ(v) = max(v, 0)²/(2α).
+  template <class S> S potential_ratio(const S& x) const { return x > S(0) ? x / S(alpha) : S(0); }
+  template <class S> S potential(const S& v) const { return v > S(0) ? v * v / (S(2) * S(alpha)) : S(0); }
+  template <class T> T quadratic_potential() const { return T(0.5) / T(alpha); }
+  static constexpr bool quadratic_potential_positive_part = true;
+  /// The ReLU moments with Φ divided by α.
+  Moments gaussian_potential_moments(double s2) const {
+    const double s4 = s2 * s2;
+    return {s2 / (4 * alpha), 5 * s4 / (16 * alpha * alpha)};
+  }
   static std::string name() { return "homogeneous"; }
 };
 
@@ -146,6 +232,32 @@ struct Tanh {
   template <class DZ, class DA> auto derivatives(const Eigen::ArrayBase<DZ>&, const Eigen::ArrayBase<DA>& a) const {
     using S = typename DA::Scalar;
     return (S(1) - a.square()).eval();
+  }
+  /// σ/σ′ = sinh(2x)/2, Φ(v) = sinh²(v)/2.
+  template <class S> S potential_ratio(const S& x) const {
+    using std::exp;
+    const S e = exp(S(2) * x);
+    return (e - S(1) / e) / S(4);
+  }
+  template <class S> S potential(const S& v) const {
+    using std::sinh;
+    const S s = sinh(v);
+    return s * s / S(2);
+  }
+  /// Φ of every entry of x into out (float and double, SIMD): Φ(v) = ½ sinh²|v| with
+  /// sinh a = e(e + 2)/(2(e + 1)), e = e^a − 1 ≥ 0 for a = |v|, so nothing cancels at any v.
+  template <class DX, class Out>
+    requires detail::simd_real_v<typename DX::Scalar>
+  void potentials(const Eigen::ArrayBase<DX>& x, Out&& out) const {
+    using S = typename DX::Scalar;
+    const detail::Expm1Kernel<S> expm1;
+    out = x.abs().unaryExpr(expm1);
+    out = S(0.125) * (out * (out + S(2)) / (out + S(1))).square();
+  }
+  /// Φ = (cosh 2v − 1)/4: E = (e^{2s²} − 1)/4, Var = (e^{4s²} − 1)²/32.
+  static Moments gaussian_potential_moments(double s2) {
+    const double e = std::expm1(4 * s2);
+    return {std::expm1(2 * s2) / 4, e * e / 32};
   }
   static std::string name() { return "tanh"; }
 };
@@ -171,6 +283,26 @@ struct Sigmoid {
     using S = typename DA::Scalar;
     return (a * (S(1) - a)).eval();
   }
+  /// σ/σ′ = 1 + eˣ, Φ(v) = v + eᵛ − 1.
+  template <class S> S potential_ratio(const S& x) const {
+    using std::exp;
+    return S(1) + exp(x);
+  }
+  template <class S> S potential(const S& v) const {
+    using std::expm1;
+    return v + expm1(v);
+  }
+  /// Φ of every entry of x into out (float and double, SIMD).
+  template <class DX, class Out>
+    requires detail::simd_real_v<typename DX::Scalar>
+  void potentials(const Eigen::ArrayBase<DX>& x, Out&& out) const {
+    out = x + x.unaryExpr(detail::Expm1Kernel<typename DX::Scalar>{});
+  }
+  /// Φ = v + eᵛ − 1: E = e^{s²/2} − 1, Var = s² + e^{2s²} − e^{s²} + 2s² e^{s²/2} (Cov(v, eᵛ) = s² e^{s²/2}
+  /// by Stein).
+  static Moments gaussian_potential_moments(double s2) {
+    return {std::expm1(s2 / 2), s2 + std::exp(s2) * std::expm1(s2) + 2 * s2 * std::exp(s2 / 2)};
+  }
   static std::string name() { return "sigmoid"; }
 };
 
@@ -179,6 +311,7 @@ struct Sigmoid {
 /// Equivariant under O(h): σ(gz) = gσ(z) for orthogonal g.
 template <class F>
 struct Radial {
+  using equivariance = OrthogonalEquivariant;
   F f;
 
   template <class Derived>
@@ -216,6 +349,10 @@ struct functor_traits<symflow::detail::TanhKernel<S>> {
 };
 template <class S>
 struct functor_traits<symflow::detail::SigmoidKernel<S>> {
+  enum { Cost = 20 * NumTraits<S>::MulCost, PacketAccess = packet_traits<S>::HasExp && packet_traits<S>::HasDiv };
+};
+template <class S>
+struct functor_traits<symflow::detail::Expm1Kernel<S>> {
   enum { Cost = 20 * NumTraits<S>::MulCost, PacketAccess = packet_traits<S>::HasExp && packet_traits<S>::HasDiv };
 };
 }  // namespace Eigen::internal
