@@ -85,7 +85,7 @@ void BM_BatchPaperLoop(benchmark::State& state) {
 template <class S>
 void BM_PeakFma(benchmark::State& state) {
   using Packet = typename Eigen::internal::packet_traits<S>::type;
-  constexpr int lanes = Eigen::internal::unpacket_traits<Packet>::size;
+  constexpr int lanes = Eigen::internal::packet_traits<S>::size;
   constexpr int chains = 12, rounds = 1024;
   using namespace Eigen::internal;
   const Packet a = pset1<Packet>(S(0.999999)), b = pset1<Packet>(S(1e-7));

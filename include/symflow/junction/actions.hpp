@@ -56,6 +56,17 @@ void transform_incoming(const L& l, S* theta, const X& x) {
   }
 }
 
+/// Copies the blocks of layers I (weight and bias) and I + 2 (weight only: g does not act on the
+/// outgoing layer's bias) from `from` into `to`, where the rest of a generator is zero.
+template <int I, class Net, class Params>
+void copy_junction_blocks(const Net& net, const Params& from, Params& to) {
+  const auto& in = net.template layer<I>();
+  const auto& out = net.template layer<I + 2>();
+  to.segment(net.offset(I), in.size()) = from.segment(net.offset(I), in.size());
+  to.segment(net.offset(I + 2), out.size()) = from.segment(net.offset(I + 2), out.size());
+  if constexpr (std::remove_cvref_t<decltype(out)>::has_bias) out.bias(to.data() + net.offset(I + 2)).setZero();
+}
+
 }  // namespace detail
 
 /// (R>0)^h on the units (channels) of layer I, through a homogeneous activation at I + 1.
@@ -95,14 +106,8 @@ class RescaleJunctionAction {
     detail::transform_outgoing(net.template layer<I + 2>(), p.data() + net.offset(I + 2), out_factor.asDiagonal());
     return p;
   }
-  // Keeps only the two layers' blocks (a generator is zero elsewhere).
-  void copy_blocks(const Params& from, Params& to) const {
-    const auto& net = model();
-    for (int j : {I, I + 2}) {
-      const Index size = j == I ? net.template layer<I>().size() : net.template layer<I + 2>().size();
-      to.segment(net.offset(j), size) = from.segment(net.offset(j), size);
-    }
-  }
+  // Keeps only the two layers' blocks (a generator is zero elsewhere, the outgoing bias included).
+  void copy_blocks(const Params& from, Params& to) const { detail::copy_junction_blocks<I>(model(), from, to); }
   Quantity quantity_;
 };
 
@@ -137,9 +142,7 @@ class LinearJunctionAction {
     detail::transform_incoming(net.template layer<I>(), p.data() + net.offset(I), m);
     detail::transform_outgoing(net.template layer<I + 2>(), p.data() + net.offset(I + 2), (-m).eval());
     Params xi = Params::Zero(theta.size());
-    xi.segment(net.offset(I), net.template layer<I>().size()) = p.segment(net.offset(I), net.template layer<I>().size());
-    xi.segment(net.offset(I + 2), net.template layer<I + 2>().size()) =
-        p.segment(net.offset(I + 2), net.template layer<I + 2>().size());
+    detail::copy_junction_blocks<I>(net, p, xi);
     return xi;
   }
 
