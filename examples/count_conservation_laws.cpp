@@ -93,7 +93,7 @@ using Dyn = std::conditional_t<Depth == 2, sf::Mlp<double, Act, sf::Dynamic, sf:
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_example(int argc, char** argv) {
   CLI::App app{"Count the conservation laws of gradient flow and compare with symflow's known quantities"};
   std::string out_dir = "out/count_conservation_laws";
   std::uint64_t seed = 1;
@@ -150,7 +150,12 @@ int main(int argc, char** argv) {
               << r.known.explained << std::setw(8) << r.known.missing << std::setw(16) << dims.str()
               << std::setw(22) << range.str() << r.count.seconds << (r.count.converged ? "" : "  (not converged)") << "\n";
   }
+  sf::examples::close_csv(csv, out / "counts.csv");
   std::cout << "wrote " << (out / "counts.csv").string() << "\n";
   if (sf::examples::render("count_conservation_laws.gp", out)) std::cout << "wrote " << (out / "counts.png").string() << "\n";
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return symflow::examples::guarded_main("count_conservation_laws", [&] { return run_example(argc, argv); });
 }
