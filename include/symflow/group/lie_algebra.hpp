@@ -171,7 +171,8 @@ class GeneralLinearAlgebra {
     using std::exp;
     using std::sqrt;
     if (h_ == 1) return GroupElement::Constant(1, 1, exp(m(0, 0)));
-    if (h_ == 2) {
+    // (Compiled only where h can be 2: for a fixed h = 1 the branch is dead, and g++ would warn on it.)
+    if constexpr (Element::RowsAtCompileTime == Dynamic || Element::RowsAtCompileTime == 2) if (h_ == 2) {
       // M = τI + N with N traceless; N² = δI, δ = −det N, so exp(N) = c(δ) I + s(δ) N.
       const Scalar tau = m.trace() / Scalar(2);
       Element n = m;
