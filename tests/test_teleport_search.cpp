@@ -37,23 +37,25 @@ double lie_rate(double fp, double fm, double h) { return (fp - fm) / (2 * h); }
 
 }  // namespace
 
-// Known defect: for OrthogonalAction the gradient over the algebra disagrees with the central
-// differences (GL, scaling, products and the pseudoinverse action agree). [!mayfail] until fixed.
-TEST_CASE("The gradient of ‖∇L‖² over the algebra matches finite differences along each generator", "[teleport][steepest][!mayfail]") {
+// The central difference carries truncation O(h²) and rounding of about ε·f/h; the check allows
+// 1e-7·(1 + ‖c‖) plus 100 times the rounding. The orthogonal action is an isometry of parameter space
+// that keeps the loss, so it keeps ‖∇L‖² too: there c vanishes and the difference is rounding alone.
+TEST_CASE("The gradient of ‖∇L‖² over the algebra matches finite differences along each generator", "[teleport][steepest]") {
   const double h = 1e-5;
   auto check = [&](const auto& objective, const auto& action, const auto& theta) {
     using Params = std::remove_cvref_t<decltype(theta)>;
     const Params grad = objective.gradient(theta);
     const Params w = 2.0 * objective.hessian_vector_product(theta, grad);
-    const auto c = sf::algebra_gradient(action, theta, w);
+    const Eigen::VectorXd c = sf::algebra_gradient(action, theta, w);
     const auto f = [&](const Params& p) { return objective.gradient(p).squaredNorm(); };
+    const double rounding = 100 * std::numeric_limits<double>::epsilon() * f(theta) / h;
     double worst = 0;
     for (sf::Index j = 0; j < action.algebra().dimension(); ++j) {
       auto b = action.algebra().basis(j);
       const auto plus = action.algebra().from_coordinates(action.algebra().coordinates(b) * h);
       const auto minus = action.algebra().from_coordinates(action.algebra().coordinates(b) * -h);
       const double fd = lie_rate(f(action.act(action.exp(plus), theta)), f(action.act(action.exp(minus), theta)), h);
-      worst = std::max(worst, std::abs(fd - c[j]) / (1 + c.norm()));
+      worst = std::max(worst, std::abs(fd - c[j]) / (1e-7 * (1 + c.norm()) + rounding));
     }
     return worst;
   };
@@ -62,13 +64,16 @@ TEST_CASE("The gradient of ‖∇L‖² over the algebra matches finite differen
     const Leaky net;
     const Leaky::Params p = sf::random_params(net, rng, 0.7);
     const auto obj = random_objective(net, rng, 9);
-    CHECK(check(obj, sf::symmetry<1>(net), p) <= 1e-7);
-    CHECK(check(obj, sf::product_symmetry(net), p) <= 1e-7);
+    CHECK(check(obj, sf::symmetry<1>(net), p) <= 1);
+    CHECK(check(obj, sf::product_symmetry(net), p) <= 1);
     const Linear lin;
     const Linear::Params q = sf::random_params(lin, rng, 0.7);
     const auto lobj = random_objective(lin, rng, 7);
-    CHECK(check(lobj, sf::symmetry<1>(lin), q) <= 1e-7);
-    CHECK(check(lobj, sf::OrthogonalAction<Linear>(lin), q) <= 1e-7);
+    CHECK(check(lobj, sf::symmetry<1>(lin), q) <= 1);
+    const sf::OrthogonalAction<Linear> orthogonal(lin);
+    CHECK(check(lobj, orthogonal, q) <= 1);
+    const Linear::Params lw = 2.0 * lobj.hessian_vector_product(q, lobj.gradient(q));
+    CHECK(sf::algebra_gradient(orthogonal, q, lw).norm() <= 1e-12 * lw.norm() * q.norm());
     // The fast path through the h×h blocks agrees with the generic one through generators.
     const Linear::Params w = sf::random_params(lin, rng, 1.0);
     CHECK(st::relative_error(sf::algebra_gradient(sf::symmetry<1>(lin), q, w),
@@ -81,7 +86,7 @@ TEST_CASE("The gradient of ‖∇L‖² over the algebra matches finite differen
     const Tanh tn;
     const Tanh::Params pt = sf::random_params(tn, rng, 0.7);
     const auto tobj = random_objective(tn, rng, 4);
-    CHECK(check(tobj, sf::PseudoinverseAction<Tanh>(tn, tobj.inputs()), pt) <= 1e-6);
+    CHECK(check(tobj, sf::PseudoinverseAction<Tanh>(tn, tobj.inputs()), pt) <= 10);
   }
 }
 
@@ -178,7 +183,7 @@ TEST_CASE("Flattening a linear network: the top eigenvalue's gradient and a lowe
     const double lambda = full.eigenvalues()[full.eigenvalues().size() - 1];
     CHECK(std::abs(top.value - lambda) <= 1e-10 * lambda);
     // d/dt λ_max(exp(tB)·θ) = −2λ⟨u, B̄u⟩ against central differences of the full Hessian's spectrum.
-    const auto c = (-2.0 * top.value) * sf::algebra_gradient(action, top.vector, top.vector);
+    const Eigen::VectorXd c = (-2.0 * top.value) * sf::algebra_gradient(action, top.vector, top.vector);
     const double h = 1e-5;
     for (sf::Index j = 0; j < action.algebra().dimension(); j += 3) {
       const Eigen::Matrix4d b = action.algebra().basis(j);

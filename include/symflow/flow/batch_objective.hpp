@@ -304,10 +304,7 @@ class BatchObjective {
   void activate(Index count, Scalar* out, const Scalar* in) const {
     using Act = typename Model::Activation;
     const Act& act = model_.activation();
-    detail::for_lane_chunks<W>(count, out, in, [&](auto o, auto z) {
-      if constexpr (detail::ArrayActivation<Act, decltype(z)>) o = act.values(z);
-      else o = z.unaryExpr([&act](const Scalar& v) { return static_cast<Scalar>(act.value(v)); });
-    });
+    detail::for_lane_chunks<W>(count, out, in, [&](auto o, auto z) { detail::assign_values(act, o, z); });
   }
 
   /// L per lane, and ∂L/∂F into ws.g (m × K lane vectors).
@@ -385,8 +382,7 @@ class BatchObjective {
       const auto apply = [&]<int n>(Index i) {
         Eigen::Map<Eigen::Array<Scalar, n, 1>> gm(g + i);
         const Eigen::Map<const Eigen::Array<Scalar, n, 1>> zm(z + i), am(a + i);
-        if constexpr (detail::ArrayActivation<Act, decltype(zm)>) gm *= act.derivatives(zm, am);
-        else gm *= zm.unaryExpr([&act](const Scalar& v) { return static_cast<Scalar>(act.derivative(v)); });
+        detail::multiply_derivatives(act, gm, zm, am);
       };
       Index i = 0;
       for (; i + N <= count; i += N) apply.template operator()<N>(i);

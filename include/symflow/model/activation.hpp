@@ -50,6 +50,23 @@ concept ArrayActivation = requires(const A& a, const Z& z) {
   a.derivatives(z, z);
 };
 
+/// out = σ(z) and g ⊙= σ'(z) for elementwise activations on whole arrays (a = σ(z) from the forward
+/// pass), through values/derivatives where the activation has them. Plain function templates, so the
+/// branch not taken is never instantiated, also inside generic lambdas.
+template <class A, class Out, class Z>
+void assign_values(const A& a, Out&& out, const Z& z) {
+  using Scalar = typename std::decay_t<Z>::Scalar;
+  if constexpr (ArrayActivation<A, Z>) out = a.values(z);
+  else out = z.unaryExpr([&a](const Scalar& v) { return static_cast<Scalar>(a.value(v)); });
+}
+
+template <class A, class G, class Z, class Post>
+void multiply_derivatives(const A& a, G&& g, const Z& z, const Post& post) {
+  using Scalar = typename std::decay_t<Z>::Scalar;
+  if constexpr (ArrayActivation<A, Z>) g *= a.derivatives(z, post);
+  else g *= z.unaryExpr([&a](const Scalar& v) { return static_cast<Scalar>(a.derivative(v)); });
+}
+
 /// σ(Z), column by column for column activations.
 template <class A, class Derived>
 auto activate(const A& a, const Eigen::MatrixBase<Derived>& z) {
