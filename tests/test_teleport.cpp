@@ -174,14 +174,35 @@ TEST_CASE("Unreachable targets and bad input leave θ untouched and say why", "[
   target[2] = -1.5;  // negative values are reachable for it
   CHECK(sf::teleport_to_quantity(action, theta, target).reached());
 
-  // A hidden layer wider than its input: W₁W₁ᵀ is singular and the solver refuses, naming the ranks.
+  // A hidden layer wider than its input: W₁W₁ᵀ has rank 2, W₂ᵀW₂ rank 4, and congruence keeps both,
+  // so Q = 0 is out of reach; the solver refuses, naming the ranks.
   using Wide = sf::TwoLayer<double, sf::Identity, 2, 4, 5>;
   const Wide wide;
+  const auto wide_gl = sf::symmetry<1>(wide);
   const Wide::Params pw = sf::random_params(wide, rng, 1.0);
-  const auto rw = sf::balance(sf::symmetry<1>(wide), pw);
+  const auto rw = sf::balance(wide_gl, pw);
   CHECK(rw.report.status == sf::TeleportStatus::unreachable);
-  CHECK_THAT(rw.report.reason, Catch::Contains("rank 2"));
+  CHECK_THAT(rw.report.reason, Catch::Contains("ranks 2 and 4"));
   CHECK(rw.theta == pw);
+  // Targets that are reachable by construction, Q(g·θ) for g near the identity, are reached by Newton
+  // though A and B are singular: it needs only A + B ≻ 0.
+  for (int trial = 0; trial < 20; ++trial) {
+    auto r2 = rng_for(100 + trial);
+    const Wide::Params p2 = sf::random_params(wide, r2, 1.0);
+    const Eigen::Matrix4d g = Eigen::Matrix4d::Identity() + 0.2 * sf::random_normal<Eigen::Matrix4d>(4, 4, r2);
+    const Eigen::Matrix4d target_q = sf::orbit_quantity(wide_gl, wide_gl.act(g, p2));
+    const auto reached = sf::teleport_to_quantity(wide_gl, p2, target_q);
+    INFO("trial " << trial << ": " << reached.report.reason);
+    CHECK(reached.reached());
+    CHECK((sf::orbit_quantity(wide_gl, reached.theta) - target_q).norm() <= 1e-12 * (1 + target_q.norm()));
+  }
+  // A hidden unit that receives and sends nothing: Q is zero on it along the whole orbit.
+  Linear::Params dead = sf::random_params(Linear{}, rng, 1.0);
+  Linear{}.weight<1>(dead).row(2).setZero();
+  Linear{}.weight<2>(dead).col(2).setZero();
+  const auto rd = sf::teleport_to_quantity(sf::symmetry<1>(Linear{}), dead, Eigen::Matrix4d::Identity().eval());
+  CHECK(rd.report.status == sf::TeleportStatus::unreachable);
+  CHECK_THAT(rd.report.reason, Catch::Contains("receives and sends nothing") && Catch::Contains("rank 3 of h = 4"));
 
   // Non-finite θ, a non-symmetric target.
   const Linear lin;

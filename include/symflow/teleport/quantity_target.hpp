@@ -22,7 +22,12 @@
 ///    Converges quadratically (the report's history shows it), with halving of the step when the
 ///    residual does not fall. Every symmetric T is reachable when A, B ≻ 0 (take X, Y diagonal with
 ///    x_k − y_k = t_k, x_k y_k = μ_k, μ the eigenvalues of AB, which the orbit keeps).
-///  - A or B singular (a hidden direction that receives or sends nothing): refused, naming the rank.
+///  - A or B singular (narrow layers: W_i of n_{i−1} < h columns, or W_{i+1} of n_{i+1} < h rows).
+///    Newton needs only C ≻ 0, i.e. A + B ≻ 0 (every hidden direction receives or sends something);
+///    A + B singular is refused, naming the rank (Q vanishes on that direction for good). Congruence
+///    keeps rank A and rank B, so Q = 0 (A' = B') is refused when they differ; not every T is then
+///    reachable (the inertia of Q is constrained), and Newton reports a stall for those it cannot
+///    reach. Near a reachable T, as after one descent step from it (Restoring), it converges.
 ///
 /// Q = 0 is also where ‖g·θ‖² is smallest on the orbit: ⟨θ, M̄θ⟩ = ½ d/dt ‖exp(tM)θ‖² = Q_M (Prop.
 /// 12), and ‖exp(tM)θ‖² is convex in t for symmetric M. So balancing is the minimum-norm point of
@@ -262,17 +267,26 @@ LayerSolve<typename Action::Group> solve_general_linear_layer(const Action& acti
     return out;
   }
   auto [a, b] = gram_matrices(action, theta);
+  // Newton's linearisation S ↦ S(A + B) + (A + B)S is invertible on symmetric S iff A + B is
+  // positive definite; the closed-form balance needs A and B each of full rank.
+  const auto [cs, rs] = spd_condition(Matrix(a + b));
   const auto [ca, ra] = spd_condition(a);
   const auto [cb, rb] = spd_condition(b);
-  if (ra < h || rb < h || !(ca > 0) || !(cb > 0)) {
+  const auto layer_name = "hidden layer " + std::to_string(Action::layer);
+  if (rs < h || !(cs > 0)) {
     out.status = TeleportStatus::unreachable;
-    out.reason = "symflow: hidden layer " + std::to_string(Action::layer) + " has Gram matrices of rank " + std::to_string(ra) +
-                 " (incoming, W_iW_iᵀ + b_ib_iᵀ) and " + std::to_string(rb) + " (outgoing, W_{i+1}ᵀW_{i+1}) of h = " +
-                 std::to_string(h) + ": a hidden direction that receives or sends nothing keeps the sign of Q on it "
-                 "along the whole orbit, and this solver needs both of full rank";
+    out.reason = "symflow: " + layer_name + " has a hidden direction that receives and sends nothing (W_iW_iᵀ + b_ib_iᵀ + " +
+                 "W_{i+1}ᵀW_{i+1} has rank " + std::to_string(rs) + " of h = " + std::to_string(h) +
+                 "): Q vanishes on it along the whole orbit";
     return out;
   }
-  const bool balance = target_norm == 0.0;
+  if (target_norm == 0.0 && ra != rb) {
+    out.status = TeleportStatus::unreachable;
+    out.reason = "symflow: Q = 0 on " + layer_name + " needs W_iW_iᵀ + b_ib_iᵀ = W_{i+1}ᵀW_{i+1}, but they have ranks " +
+                 std::to_string(ra) + " and " + std::to_string(rb) + " and the group action keeps both ranks";
+    return out;
+  }
+  const bool balance = target_norm == 0.0 && ra == h && rb == h && ca > 0 && cb > 0;
   Params current = theta;
   auto residual_at = [&](const Params& p) { return quantity_residual(action, p, target); };
   if (balance) {
