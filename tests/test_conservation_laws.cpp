@@ -88,6 +88,33 @@ Eigen::MatrixXd linear_field_matrix(const sf::OutputGradientFields<Linear2>& f, 
   return a;
 }
 
+// Units whose activation agrees on every sample act on that data as one linear block: a class of s
+// such units keeps the count of a linear two-layer network of width s (a class of one, its single
+// scaling law); a unit active on no sample receives no field and keeps all its n + m parameters.
+struct ActivationClasses {
+  sf::Index count = 0;
+  sf::Index expected_laws = 0;
+};
+
+ActivationClasses activation_classes(const Relu2& net, const Eigen::VectorXd& theta, const Eigen::MatrixXd& x) {
+  const sf::Index n = net.input_size(), h = net.weight<1>(theta).rows(), m = net.output_size();
+  const Eigen::Array<bool, Eigen::Dynamic, Eigen::Dynamic> active = (net.weight<1>(theta) * x).array() > 0.0;
+  ActivationClasses out;
+  std::vector<bool> seen(static_cast<std::size_t>(h), false);
+  for (sf::Index k = 0; k < h; ++k) {
+    if (seen[static_cast<std::size_t>(k)]) continue;
+    sf::Index size = 0;
+    for (sf::Index l = k; l < h; ++l)
+      if (!seen[static_cast<std::size_t>(l)] && (active.row(l) == active.row(k)).all()) {
+        seen[static_cast<std::size_t>(l)] = true;
+        ++size;
+      }
+    out.expected_laws += active.row(k).any() ? linear_two_layer_laws(n, size, m) : size * (n + m);
+    ++out.count;
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("Brackets of linear fields are matrix commutators, at every depth", "[conservation_laws][bracket]") {
@@ -197,10 +224,9 @@ TEST_CASE("Two-layer linear networks: h(h+1)/2 laws up to h = m + n, then h(m+n)
 }
 
 TEST_CASE("Three-layer linear networks: the two layer imbalances account for every law",
-          "[conservation_laws][linear][!mayfail]") {
-  // Open: at widths 1-2-2-1 the count is 7 and the imbalances explain 6 (not yet explained).
+          "[conservation_laws][linear]") {
   std::mt19937_64 rng(Catch::rngSeed());
-  for (const auto& w : std::vector<std::array<sf::Index, 4>>{{2, 2, 2, 2}, {1, 2, 2, 1}, {2, 3, 2, 1}, {3, 2, 4, 2}}) {
+  for (const auto& w : std::vector<std::array<sf::Index, 4>>{{2, 2, 2, 2}, {2, 3, 2, 1}, {3, 2, 4, 2}}) {
     const Linear3 net({w[0], w[1], w[2], w[3]});
     const sf::OutputGradientFields<Linear3> fields(net, sf::random_normal<Eigen::MatrixXd>(w[0], w[0] + 1, rng));
     const Eigen::VectorXd theta = sf::random_params(net, rng);
@@ -215,27 +241,73 @@ TEST_CASE("Three-layer linear networks: the two layer imbalances account for eve
   }
 }
 
-TEST_CASE("Two-layer ReLU networks: one law per hidden unit with data in general position",
-          "[conservation_laws][relu][!mayfail]") {
-  // Open: with n = 2 and 2d Gaussian samples, (2, 5, 1) and (2, 6, 3) count one law more than h.
-  // Each unit k contributes the rank-one u_k v_kᵀ on the half-space it is active on; data reaching
-  // every pattern of active units separates the units, so only the per-unit scaling survives.
+// With one input and one output the network is x ↦ c(θ)x, c = W₃W₂W₁ a scalar, and every per-sample
+// field is (c x − y) x ∇c: a multiple of one field. Brackets of φ(c)∇c and ψ(c)∇c are again multiples
+// of ∇c, so the algebra is span{∇c} and there are d − 1 laws, one more at widths 1-2-2-1 (d = 8)
+// than the 3 + 3 entries of the two imbalances.
+TEST_CASE("Scalar-to-scalar linear networks: d − 1 laws, one beyond the imbalances at 1-2-2-1",
+          "[conservation_laws][linear]") {
+  std::mt19937_64 rng(Catch::rngSeed());
+  const Linear3 net({1, 2, 2, 1});
+  const sf::OutputGradientFields<Linear3> fields(net, sf::random_normal<Eigen::MatrixXd>(1, 5, rng));
+  for (int trial = 0; trial < 5; ++trial) {
+    const Eigen::VectorXd theta = sf::random_params(net, rng);
+    const auto count = sf::count_conservation_laws<depth>(fields, theta);
+    const auto known = sf::account_for_laws(count, theta, sf::LayerImbalance<Linear3, 1>(net),
+                                            sf::LayerImbalance<Linear3, 2>(net));
+    REQUIRE(count.converged);
+    CHECK(count.dimension == 1);
+    CHECK(count.laws == net.size() - 1);
+    CHECK(known.violation < 1e-13);
+    CHECK(known.explained == 6);
+    CHECK(known.missing == 1);
+  }
+}
+
+// Random samples in the plane often miss the thin wedge between two nearly parallel unit lines (the
+// first version of this test saw h + 1 laws there, from such a pair), so the planar cases also take a
+// sample inside every wedge; then the units are all separated and exactly the h per-unit laws remain.
+TEST_CASE("Two-layer ReLU networks: one law per hidden unit once the data separate the units",
+          "[conservation_laws][relu]") {
   std::mt19937_64 rng(Catch::rngSeed());
   for (const auto& s : std::vector<std::array<sf::Index, 3>>{{2, 3, 2}, {2, 5, 1}, {3, 4, 2}, {2, 6, 3}}) {
-    const Relu2 net({s[0], s[1], s[2]});
-    const sf::OutputGradientFields<Relu2> fields(net, sf::random_normal<Eigen::MatrixXd>(s[0], 2 * net.size(), rng));
+    const sf::Index n = s[0], h = s[1], m = s[2];
+    const Relu2 net({n, h, m});
     for (int trial = 0; trial < 3; ++trial) {
       const Eigen::VectorXd theta = sf::random_params(net, rng);
-      const auto count = sf::count_conservation_laws<depth>(fields, theta);
+      const auto v = net.weight<1>(theta);
+      Eigen::MatrixXd x = sf::random_normal<Eigen::MatrixXd>(n, 2 * net.size(), rng);
+      if (n == 2) {
+        // Unit k changes state across the line v_k·x = 0, at angles φ_k ± π/2; one sample between
+        // each two successive such angles.
+        std::vector<double> angles;
+        for (sf::Index k = 0; k < h; ++k)
+          for (double side : {-1.0, 1.0}) angles.push_back(std::atan2(v(k, 1), v(k, 0)) + side * std::acos(0.0));
+        for (double& a : angles) a = std::remainder(a, 4 * std::acos(0.0));
+        std::sort(angles.begin(), angles.end());
+        const sf::Index base = x.cols();
+        x.conservativeResize(Eigen::NoChange, base + static_cast<sf::Index>(angles.size()));
+        for (std::size_t j = 0; j < angles.size(); ++j) {
+          const double next = j + 1 < angles.size() ? angles[j + 1] : angles[0] + 4 * std::acos(0.0);
+          const double mid = 0.5 * (angles[j] + next);
+          x.col(base + static_cast<sf::Index>(j)) << std::cos(mid), std::sin(mid);
+        }
+      }
+      const auto classes = activation_classes(net, theta, x);
+      const sf::Index expected = classes.expected_laws;
+      const auto count = sf::count_conservation_laws<depth>(sf::OutputGradientFields<Relu2>(net, x), theta);
       const auto known = sf::account_for_laws(count, theta, sf::ScalingImbalances<Relu2>(net));
-      INFO("n " << s[0] << ", h " << s[1] << ", m " << s[2] << ", stable range (" << count.stable_range.first << ", "
-                << count.stable_range.second << ")");
+      INFO("n " << n << ", h " << h << ", m " << m << ", " << classes.count << " activation classes, stable range ("
+                << count.stable_range.first << ", " << count.stable_range.second << ")");
       REQUIRE(count.converged);
-      CHECK(count.laws == s[1]);
+      if (n == 2) CHECK(classes.count == h);
+      CHECK(count.laws == expected);
       CHECK(count.stable_range.first < 1e-13);
-      CHECK(count.stable_range.second > 1e-4);
-      CHECK(known.violation < 1e-13);
-      CHECK(known.missing == 0);
+      CHECK(count.stable_range.second > 1e-6);  // thin wedges weaken the gap, still 10 orders wide
+      INFO("violation " << known.violation);
+      CHECK(known.violation < 1e-12);  // the trace basis is accurate to about ε σ₁/σ_r
+      CHECK(known.explained == h);
+      CHECK(known.missing == expected - h);
     }
   }
 }
@@ -277,25 +349,37 @@ TEST_CASE("Two-layer ReLU networks: where the count exceeds one law per unit", "
     Eigen::VectorXd theta = sf::random_params(net, rng);
     net.weight<1>(theta).row(0) << -1.0, 0.0, 0.0;      // unit 0 sees −x₀ < 0 on every sample
     const auto count = sf::count_conservation_laws<depth>(sf::OutputGradientFields<Relu2>(net, x), theta);
-    CHECK(count.laws == (h - 1) + (n + m));
+    // (h − 1) + (n + m) when the other units are separated by the data, as they are for most draws.
+    CHECK(count.laws == activation_classes(net, theta, x).expected_laws);
   }
 }
 
-TEST_CASE("Sampling all data: the count stops changing once the samples reach every region",
-          "[conservation_laws][data][!mayfail]") {
-  // Open: at n = 2 the count kept changing up to 8d samples.
+// The samples are prefixes of one stream, so each count sees more fields than the one before and can
+// only fall. What "enough" means here: every wedge between successive unit lines must hold a sample;
+// the unit lines are spread (angles kπ/4 plus at most ±0.15) so the thinnest wedge is ≥ 0.48 rad,
+// and a prefix of a few dozen Gaussian samples reaches all of them. (A draw whose lines nearly
+// coincide needs about π/δ samples for a wedge of angle δ; no finite sample tells it from a true law.)
+TEST_CASE("Sampling all data: the count falls to one law per unit and stays there",
+          "[conservation_laws][data]") {
   std::mt19937_64 rng(Catch::rngSeed());
   const Relu2 net({2, 4, 2});
-  const Eigen::VectorXd theta = sf::random_params(net, rng);
-  const auto fields_for = [&](sf::Index k) {
-    return sf::OutputGradientFields<Relu2>(net, sf::random_normal<Eigen::MatrixXd>(2, k, rng));
-  };
-  const auto one = sf::count_conservation_laws<depth>(fields_for(1), theta);
-  CHECK(one.laws > 4);  // one sample: a single activation pattern, too few fields
-  const auto all = sf::count_conservation_laws_over_data<depth>(fields_for, theta, net.size(), 8 * net.size());
-  CHECK(all.stable);
-  CHECK(all.samples_used == 2 * net.size());
-  CHECK(all.count.laws == 4);
+  std::uniform_real_distribution<double> jitter(-0.15, 0.15), radius(0.5, 1.5);
+  const Eigen::MatrixXd stream = sf::random_normal<Eigen::MatrixXd>(2, 8 * net.size(), rng);
+  const auto fields_for = [&](sf::Index k) { return sf::OutputGradientFields<Relu2>(net, stream.leftCols(k)); };
+  for (int trial = 0; trial < 3; ++trial) {
+    Eigen::VectorXd theta = sf::random_params(net, rng);
+    for (sf::Index k = 0; k < 4; ++k) {
+      const double angle = static_cast<double>(k) * std::acos(0.0) / 2 + jitter(rng), r = radius(rng);
+      net.weight<1>(theta).row(k) << r * std::cos(angle), r * std::sin(angle);
+    }
+    const auto one = sf::count_conservation_laws<depth>(fields_for(1), theta);
+    CHECK(one.laws > 4);  // one sample: a single activation pattern, too few fields
+    const auto all = sf::count_conservation_laws_over_data<depth>(fields_for, theta, net.size(), 8 * net.size());
+    INFO("trial " << trial << ": " << all.count.laws << " laws with " << all.samples_used << " samples");
+    CHECK(all.stable);
+    CHECK(all.count.laws == 4);
+    CHECK(all.samples_used <= 4 * net.size());
+  }
 }
 
 TEST_CASE("The count does not depend on the rank threshold inside its stable range", "[conservation_laws][rank]") {
@@ -337,10 +421,11 @@ TEST_CASE("A user model with a product a·b: its law a² − b² is counted and 
     const auto count = sf::count_conservation_laws<depth>(fields, theta);
     CHECK(count.laws == 1);
     const auto law = sf::account_for_laws(count, theta, Quadratic{1, -1});
-    CHECK(law.violation < 1e-13);
+    CHECK(law.violation < 1e-12);
     CHECK(law.missing == 0);
     const auto not_a_law = sf::account_for_laws(count, theta, Quadratic{1, 1});
-    CHECK(not_a_law.violation > 1e-3);
+    // |⟨∇(a² + b²), (b, a, 0)⟩| / norms = 2|ab|/(a² + b²): small only where a or b nearly vanishes.
+    CHECK(not_a_law.violation > 1e-6);
   }
 }
 
