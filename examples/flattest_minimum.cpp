@@ -94,7 +94,7 @@ void figure8(std::vector<Point>& points, const std::string& name, double scale, 
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run_example(int argc, char** argv) {
   CLI::App app{"Flattest and sharpest points of a trained network's symmetry orbit: same function, other curvature"};
   std::string out_dir = "out/flattest_minimum";
   std::string data_dir = sf::fashion_mnist_default_directory;
@@ -177,4 +177,8 @@ int main(int argc, char** argv) {
   std::cout << "wrote " << (out / "points.csv").string() << " and search.csv\n";
   if (sf::examples::render("flattest_minimum.gp", out)) std::cout << "wrote " << (out / "flattest_minimum.png").string() << "\n";
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return symflow::examples::guarded_main("flattest_minimum", [&] { return run_example(argc, argv); });
 }

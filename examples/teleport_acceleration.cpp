@@ -98,7 +98,7 @@ void compare(std::vector<Curve>& curves, const std::string& problem, const Objec
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run_example(int argc, char** argv) {
   CLI::App app{"Symmetry teleportation: loss against steps and CPU time, with and without teleporting"};
   std::string out_dir = "out/teleport_acceleration";
   std::string data_dir = sf::fashion_mnist_default_directory;
@@ -191,4 +191,8 @@ int main(int argc, char** argv) {
   if (sf::examples::render("teleport_acceleration.gp", out))
     std::cout << "wrote " << (out / "teleport_acceleration.png").string() << "\n";
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return symflow::examples::guarded_main("teleport_acceleration", [&] { return run_example(argc, argv); });
 }
