@@ -111,9 +111,10 @@ TEST_CASE("Searches refuse non-finite θ and a pseudoinverse batch with k ≠ h,
   CHECK(rp.theta == pt);
 }
 
-// The step control keeps the relative loss change within loss_tolerance. The outputs themselves are
-// kept by the linear actions to rounding; by the pseudoinverse action only to the conditioning of the
-// k × k matrix σ(gZ) it inverts (worst 4.2e-9 over these 100 draws), which the loss check does not see.
+// The step control keeps the relative change of the loss and of the outputs on the batch within
+// loss_tolerance. The linear actions keep both to rounding; the pseudoinverse action only to the
+// conditioning of the k × k matrix σ(gZ) it inverts (a relative output change of 4.2e-9 was seen
+// in these draws when only the loss was controlled), so steps that lose more are refused.
 TEST_CASE("The steepest point: ‖∇L‖² grows along the orbit, the loss does not move", "[teleport][steepest]") {
   sf::OrbitSearchOptions options;
   options.max_iterations = 10;
@@ -145,7 +146,7 @@ TEST_CASE("The steepest point: ‖∇L‖² grows along the orbit, the loss does
                                                          << ", pseudoinverse output " << worst_pinv_output);
   CHECK(worst_linear <= 1e-12);
   CHECK(worst_pinv_loss <= 1e-9);
-  CHECK(worst_pinv_output <= 1e-7);
+  CHECK(worst_pinv_output <= 1e-9);
 }
 
 TEST_CASE("The flattest point of ½(1 − uv)² is Q = 0 with top eigenvalue 2 (Appendix G.1)", "[teleport][flattest]") {

@@ -15,7 +15,9 @@
 ///
 /// Step control: a step of length t in the algebra (‖tM‖ = t) is accepted when it improves the
 /// objective by the Armijo fraction and leaves the loss within `loss_tolerance` (relative) of its
-/// value at the start; otherwise t is halved. After an accepted step t doubles, up to max_step.
+/// value at the start, and, for objectives that expose model() and inputs(), the outputs on those
+/// inputs too (‖F(g·θ) − F(θ)‖ ≤ loss_tolerance·‖F(θ)‖: the nonlinear pseudoinverse action keeps
+/// them only to the conditioning of σ(gZ), which the loss alone can hide); otherwise t is halved. After an accepted step t doubles, up to max_step.
 /// The search ends at a stationary point (‖c‖ ≤ gradient_tolerance·|f|: reached), when t falls below
 /// min_step (stalled) or after max_iterations accepted steps (budget). ‖∇L‖² and λ_max are
 /// unbounded on non-compact groups (GL_h, scaling), so the budget is the usual end of an ascent.
@@ -54,7 +56,8 @@ struct OrbitSearchOptions {
   double max_step = 1.0;
   /// Below this step length the search stops (stalled).
   double min_step = 1e-12;
-  /// Largest accepted |L(g·θ) − L(θ)| / |L(θ)|; negative: max(1e-10, 64 ε) of the scalar.
+  /// Largest accepted |L(g·θ) − L(θ)| / |L(θ)| (and relative change of the outputs on the
+  /// objective's inputs, where it has them); negative: max(1e-10, 64 ε) of the scalar.
   double loss_tolerance = -1;
   /// Stationary when ‖c‖ ≤ gradient_tolerance · |f| (c the gradient over the algebra, per unit
   /// length in the algebra): f is then within about gradient_tolerance² of its stationary value.
@@ -104,6 +107,16 @@ std::string action_domain_problem(const Action& action) {
   return {};
 }
 
+/// The model's outputs on the objective's inputs, for objectives that expose both (empty otherwise).
+template <class Objective, class Params>
+auto outputs_on_inputs(const Objective& objective, const Params& theta) {
+  if constexpr (requires { objective.model().forward(theta, objective.inputs()); }) {
+    return Eigen::Matrix<typename Params::Scalar, Dynamic, Dynamic>(objective.model().forward(theta, objective.inputs()));
+  } else {
+    return Eigen::Matrix<typename Params::Scalar, Dynamic, Dynamic>();
+  }
+}
+
 /// Ascent (direction +1) or descent (−1) of eval over the orbit of θ.
 template <class Objective, class Action, class Eval>
 Teleported<Action> orbit_search(const Objective& objective, const Action& action, const typename Action::Params& theta,
@@ -129,6 +142,12 @@ Teleported<Action> orbit_search(const Objective& objective, const Action& action
   // Relative to |L(θ)|; at an exact zero of the loss, relative to ε (rounding of a zero residual).
   const double loss_tol =
       loss_tolerance<Scalar>(options) * std::max(std::abs(l0), static_cast<double>(std::numeric_limits<Scalar>::epsilon()));
+  const auto f0 = outputs_on_inputs(objective, theta);
+  const double output_tol = loss_tolerance<Scalar>(options) *
+                            std::max(static_cast<double>(f0.norm()), static_cast<double>(std::numeric_limits<Scalar>::epsilon()));
+  const auto outputs_kept = [&](const Params& p) {
+    return f0.size() == 0 || static_cast<double>((outputs_on_inputs(objective, p) - f0).norm()) <= output_tol;
+  };
   OrbitPoint<Scalar> point;
   try {
     point = eval(theta, true);
@@ -159,6 +178,7 @@ Teleported<Action> orbit_search(const Objective& objective, const Action& action
       report.status = TeleportStatus::stalled;
       report.reason = "symflow: no step longer than " + format_number(options.min_step) +
                       " along the orbit improved the objective with the loss unchanged to " + format_number(loss_tol) +
+                      (f0.size() ? " and the outputs to " + format_number(output_tol) : std::string()) +
                       " (gradient over the algebra " + format_number(norm) + ")";
       break;
     }
@@ -169,7 +189,7 @@ Teleported<Action> orbit_search(const Objective& objective, const Action& action
       const auto h = action.exp(algebra_element(action, c));
       Params trial = action.act(h, current);
       const double lt = static_cast<double>(objective.value(trial));
-      if (trial.allFinite() && std::abs(lt - l0) <= loss_tol) {
+      if (trial.allFinite() && std::abs(lt - l0) <= loss_tol && outputs_kept(trial)) {
         const double ft = eval(trial, false).value;
         if (std::isfinite(ft) && direction * (ft - point.value) >= options.armijo * t * norm) {
           OrbitPoint<Scalar> next = eval(trial, true);
