@@ -349,8 +349,12 @@ TEST_CASE("batches reject wrong sizes with the numbers seen", "[batch][errors]")
   CHECK(batch.padding(W - 1) == (W > 1));
   sf::BatchParams<P::Net, W> wrong(7), grad(net);
   // GCC follows the copy of W_1 past the size check that throws, and warns about reading past θ.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wstringop-overread"
+#endif
   CHECK_THROWS_WITH(batch.value_and_gradient(wrong, grad), Catch::Contains("7 entries per lane, expected d = 750"));
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 }

@@ -19,15 +19,27 @@ namespace symflow {
 
 namespace detail {
 
-/// R^n (or R^{n×n}) with its standard basis, for max_gradient_orthogonality and orbit ranks.
+/// R^n (or R^{n×n}) with its standard basis, entries in column-major order as coordinates: what
+/// max_gradient_orthogonality, orbit ranks and the orbit searches of teleport need.
 template <class Element>
 struct CoordinateAlgebra {
+  using Coordinates = Eigen::Matrix<typename Element::Scalar, Dynamic, 1>;
   Index rows = 1, cols = 1;
   Index dimension() const { return rows * cols; }
   Element basis(Index i) const {
     Element e = Element::Zero(rows, cols);
     e(i % rows, i / rows) = 1;
     return e;
+  }
+  Coordinates coordinates(const Element& m) const {
+    require_shape("junction algebra element", rows, cols, m.rows(), m.cols());
+    return Eigen::Map<const Coordinates>(m.data(), m.size());
+  }
+  Element from_coordinates(const Coordinates& c) const {
+    require_length("junction algebra coordinates", dimension(), c.size());
+    Element m(rows, cols);
+    Eigen::Map<Coordinates>(m.data(), m.size()) = c;
+    return m;
   }
 };
 
