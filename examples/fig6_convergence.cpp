@@ -19,6 +19,15 @@
 // Preserve::function), to the same three values of Q. Those three runs start from one function and
 // one loss and differ in Q only. (tanh and sigmoid have no symmetry that keeps the function.)
 //
+// --published runs the reference code's configuration (docs/figures.md#figure-6-convergence-rate-
+// and-the-conserved-quantity): float32 arithmetic as PyTorch's default; Y, U and V drawn as
+// torch.manual_seed(12345) draws them, U and V at each standard deviation s from that one seed (so
+// the three runs are one draw scaled; U's last 16 entries are V's first 16); no orbit family. The
+// summary's code_q0 is the reference code's Q at θ₀, which its legends print: ‖U‖² − ‖V‖²,
+// ‖U‖² − ‖max(V, 0)‖², ‖U‖² − Σcosh²V, ½‖U‖² − ΣV − ΣeV, i.e. 2Q, 2Q, 2Q − hn, Q − hn of eq. (48)
+// (hn = 500); its curves are ‖Y − F‖_F (the CSV's residual_norm). --dtype double runs the same
+// draws in float64.
+//
 // Writes fig6_convergence.csv (one row per recorded step and run), fig6_summary.csv (one row per
 // run), fig6_series.gp (the runs, for the plots), fig6_convergence.png (the paper's figure) and
 // fig6_fixed_function.png (the orbit family beside the runs with the same Q).
@@ -33,6 +42,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <symflow/symflow.hpp>
@@ -40,6 +50,7 @@
 #include "support/plot.hpp"
 #include "support/progress.hpp"
 #include "support/series.hpp"
+#include "support/torch_draws.hpp"
 
 namespace {
 
@@ -60,14 +71,14 @@ struct Settings {
 };
 
 /// One curve. Family "scale": θ₀ = scale · θ̂ (the paper's protocol). Family "orbit": θ₀ = s_ref · θ̂
-/// moved along its symmetry orbit to Q = target, the Q of the "scale" run with the same scale.
+/// moved along its symmetry orbit to the Q of the "scale" run with the same scale.
 struct Run {
   std::string family;
   std::string activation;
   double scale = 0;
   long steps = 0;
   double reference_scale = 0;
-  double target = 0;
+  Eigen::VectorXd theta0;  // the initial parameters (for "orbit": filled in from the reference draw)
 };
 
 struct Result {
@@ -76,6 +87,7 @@ struct Result {
   /// ½η² Σ_{s<t} ‖∇L(θ_s)‖²: bounds |Q_t − Q_0| for identity and ReLU (see main's comment).
   std::vector<double> drift_bound;
   double q0 = 0, q_final = 0, loss0 = 0, loss_final = 0;
+  double code_q0 = 0;  // the reference code's Q at θ₀ (its legends): 2Q, 2Q, 2Q − hn, Q − hn
   long converged_at = -1;  // first step with loss ≤ threshold × loss of F = 0; −1 if never
   std::string status;
   double seconds = 0;
@@ -84,46 +96,61 @@ struct Result {
 /// Steps between progress reports.
 constexpr long report_every = 10000;
 
-template <class Act, class Loss>
-Result train(const Run& run, const Settings& s, const Loss& loss, const Targets& y, const Eigen::VectorXd& draw,
-             sf::examples::Progress& progress) {
-  using Net = sf::TwoLayer<double, Act, n_in, n_hidden, n_out>;
-  const Net net;
-  const sf::Objective objective(net, loss, Inputs::Identity().eval(), y);
-  const auto q = sf::summed(sf::ElementwiseQuantity<Net>(net));  // Σ_k Q_k of eq. (48)
-  typename Net::Params theta = run.scale * draw;
-  if (run.family == "orbit") {
-    if constexpr (sf::ScalingEquivariantActivation<Act>) {
-      const typename Net::Params reference = run.reference_scale * draw;
-      theta = sf::with_elementwise_quantity(net, reference, run.target, sf::Preserve::function);
-    } else {
-      throw std::invalid_argument(run.activation + " has no symmetry that keeps the network function");
-    }
+/// The reference code's Q (utils.compute_Q) at θ, in double: ‖U‖² − ΣΦ_code(V) with ΣΦ_code = ‖V‖²,
+/// ‖max(V, 0)‖², Σcosh²V (identity, ReLU, tanh) and ½‖U‖² − ΣV − ΣeV (sigmoid).
+template <class Act>
+double code_q(const Eigen::VectorXd& theta) {
+  const sf::TwoLayer<double, Act, n_in, n_hidden, n_out> net;
+  const auto u = net.template weight<2>(theta);
+  const auto v = net.template weight<1>(theta);
+  double f1 = u.squaredNorm(), f2 = 0;
+  for (Eigen::Index k = 0; k < v.size(); ++k) {
+    const double x = v.data()[k];
+    if constexpr (std::is_same_v<Act, sf::Identity>) f2 += x * x;
+    else if constexpr (std::is_same_v<Act, sf::ReLU>) f2 += x > 0 ? x * x : 0.0;
+    else if constexpr (std::is_same_v<Act, sf::Tanh>) f2 += std::cosh(x) * std::cosh(x);
+    else f2 += x + std::exp(x);
   }
+  if constexpr (std::is_same_v<Act, sf::Sigmoid>) f1 /= 2;
+  return f1 - f2;
+}
 
-  const double zero_loss = loss.value(Targets::Zero().eval(), y);
+/// Scalar: float (PyTorch's default, that of --published) or double.
+template <class Scalar, class Act, class Loss>
+Result train(const Run& run, const Settings& s, const Loss& loss, const Targets& y_double,
+             sf::examples::Progress& progress) {
+  using Net = sf::TwoLayer<Scalar, Act, n_in, n_hidden, n_out>;
+  using TargetsT = Eigen::Matrix<Scalar, n_out, n_in>;
+  const Net net;
+  const TargetsT y = y_double.cast<Scalar>();
+  const sf::Objective objective(net, loss, Eigen::Matrix<Scalar, n_in, n_in>::Identity().eval(), y);
+  const auto q = sf::summed(sf::ElementwiseQuantity<Net>(net));  // Σ_k Q_k of eq. (48)
+  typename Net::Params theta = run.theta0.cast<Scalar>();
+
+  const double zero_loss = double(loss.value(TargetsT::Zero().eval(), y));
   const double threshold = s.threshold * zero_loss;
   // ‖Y − F‖_F from the loss value, whichever convention.
   const double to_residual = s.half_loss ? 2.0 : static_cast<double>(n_out * n_in);
 
   Result r;
-  r.q0 = q.value(theta);
+  r.q0 = double(q.value(theta));
+  r.code_q0 = code_q<Act>(theta.template cast<double>());
   double drift_bound = 0;
   const auto start = std::chrono::steady_clock::now();
   auto record = [&](const sf::Snapshot<typename Net::Params>& snap) {
     if (r.converged_at < 0 && snap.loss <= threshold) r.converged_at = static_cast<long>(snap.step);
     if (snap.step % s.record_every != 0 && !snap.last) return;
     r.step.push_back(static_cast<long>(snap.step));
-    r.loss.push_back(snap.loss);
-    r.residual.push_back(std::sqrt(to_residual * snap.loss));
-    r.q.push_back(q.value(snap.theta));
+    r.loss.push_back(double(snap.loss));
+    r.residual.push_back(std::sqrt(to_residual * double(snap.loss)));
+    r.q.push_back(double(q.value(snap.theta)));
     r.drift_bound.push_back(drift_bound);
   };
   auto accumulate = [&](const sf::Snapshot<typename Net::Params>& snap) {
-    drift_bound += 0.5 * s.learning_rate * s.learning_rate * snap.gradient.squaredNorm();
+    drift_bound += 0.5 * s.learning_rate * s.learning_rate * double(snap.gradient.squaredNorm());
     if (snap.step > 0 && snap.step % report_every == 0) progress.add(report_every);
   };
-  const auto status = sf::run(sf::GradientDescent{s.learning_rate}, objective, theta,
+  const auto status = sf::run(sf::GradientDescent{Scalar(s.learning_rate)}, objective, theta,
                               sf::Stopping{.max_steps = run.steps}, record, accumulate);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.loss0 = r.loss.front();
@@ -133,27 +160,31 @@ Result train(const Run& run, const Settings& s, const Loss& loss, const Targets&
   return r;
 }
 
-/// Q of eq. (48) at θ = scale · θ̂.
+/// The orbit run's start: θ = s_ref θ̂ moved along its symmetry orbit to Q = target (Q of eq. 48
+/// of the scaled draw s θ̂), keeping the function.
 template <class Act>
-double initial_q(double scale, const Eigen::VectorXd& draw) {
+Eigen::VectorXd orbit_start(double reference_scale, double scale, const Eigen::VectorXd& draw) {
   using Net = sf::TwoLayer<double, Act, n_in, n_hidden, n_out>;
   const Net net;
-  return sf::summed(sf::ElementwiseQuantity<Net>(net)).value((scale * draw).eval());
+  const double target = sf::summed(sf::ElementwiseQuantity<Net>(net)).value((scale * draw).eval());
+  const typename Net::Params reference = reference_scale * draw;
+  return sf::with_elementwise_quantity(net, reference, target, sf::Preserve::function);
 }
 
-double initial_q_any(const std::string& activation, double scale, const Eigen::VectorXd& draw) {
-  if (activation == "identity") return initial_q<sf::Identity>(scale, draw);
-  if (activation == "relu") return initial_q<sf::ReLU>(scale, draw);
-  throw std::invalid_argument("no orbit family for " + activation);
+Eigen::VectorXd orbit_start_any(const std::string& activation, double reference_scale, double scale,
+                                const Eigen::VectorXd& draw) {
+  if (activation == "identity") return orbit_start<sf::Identity>(reference_scale, scale, draw);
+  if (activation == "relu") return orbit_start<sf::ReLU>(reference_scale, scale, draw);
+  throw std::invalid_argument(activation + " has no symmetry that keeps the network function");
 }
 
-template <class Loss>
-Result train_any(const Run& run, const Settings& s, const Loss& loss, const Targets& y, const Eigen::VectorXd& draw,
+template <class Scalar, class Loss>
+Result train_any(const Run& run, const Settings& s, const Loss& loss, const Targets& y,
                  sf::examples::Progress& progress) {
-  if (run.activation == "identity") return train<sf::Identity>(run, s, loss, y, draw, progress);
-  if (run.activation == "relu") return train<sf::ReLU>(run, s, loss, y, draw, progress);
-  if (run.activation == "tanh") return train<sf::Tanh>(run, s, loss, y, draw, progress);
-  if (run.activation == "sigmoid") return train<sf::Sigmoid>(run, s, loss, y, draw, progress);
+  if (run.activation == "identity") return train<Scalar, sf::Identity>(run, s, loss, y, progress);
+  if (run.activation == "relu") return train<Scalar, sf::ReLU>(run, s, loss, y, progress);
+  if (run.activation == "tanh") return train<Scalar, sf::Tanh>(run, s, loss, y, progress);
+  if (run.activation == "sigmoid") return train<Scalar, sf::Sigmoid>(run, s, loss, y, progress);
   throw std::invalid_argument("unknown activation '" + run.activation + "' (identity, relu, tanh, sigmoid)");
 }
 
@@ -189,7 +220,28 @@ static int run_example(int argc, char** argv) {
   app.add_option("--threshold", s.threshold,
                  "a run has converged once its loss is below this fraction of the loss of the zero network")
       ->capture_default_str();
+  bool published = false;
+  std::string dtype;
+  app.add_flag("--published", published,
+               "the reference code's configuration: float32, PyTorch's draws of torch.manual_seed(seed) "
+               "(default seed 12345) at each scale, no orbit family; the summary's code_q0 is its legend");
+  app.add_option("--dtype", dtype,
+                 "arithmetic of the training: float (PyTorch's default, that of --published) or double (default "
+                 "otherwise); --published --dtype double isolates what float32 changes")
+      ->check(CLI::IsMember({"float", "double"}));
   CLI11_PARSE(app, argc, argv);
+  if (published && loss_name != "mse")
+    throw std::invalid_argument("--published trains on the mean squared error as the reference code; got --loss " +
+                                loss_name);
+  if (published && app.count("--seed") == 0) seed = 12345;
+  if (published && app.count("--orbit-scale") > 0 && reference_scale > 0)
+    throw std::invalid_argument("--published has no orbit family (the reference code has none); drop --orbit-scale");
+  if (published) reference_scale = 0;
+  if (dtype.empty()) dtype = published ? "float" : "double";
+  if (dtype == "float" && loss_name != "mse")
+    throw std::invalid_argument("--dtype float trains on the mean squared error (as PyTorch); got --loss " + loss_name);
+  if (dtype == "float" && reference_scale > 0)
+    throw std::invalid_argument("--dtype float runs no orbit family: add --orbit-scale 0");
   if (quick) {
     s.steps = 3000;
     s.sigmoid_steps = 6000;
@@ -199,14 +251,33 @@ static int run_example(int argc, char** argv) {
   const std::string loss_label = s.half_loss ? "1/2 ||Y - F||^2" : "mean squared error (1/(m k)) ||Y - F||^2";
 
   // Y and one draw θ̂ ~ N(0, I_d), shared by every activation and scale.
-  std::mt19937_64 rng(seed);
-  const Targets y = sf::random_normal<Targets>(n_out, n_in, rng);
   constexpr int d = n_hidden * n_in + n_out * n_hidden;
-  const Eigen::VectorXd draw = sf::random_normal<Eigen::VectorXd>(d, 1, rng);
+  Targets y;
+  Eigen::VectorXd draw;
+  const sf::TwoLayer<double, sf::Identity, n_in, n_hidden, n_out> shape;
+  // θ₀ at standard deviation s: s θ̂, or for --published what the reference code's
+  // `torch.manual_seed(seed); U = torch.rand(m, h).normal_(0, s)` (and the same for V, its V being
+  // symflow's Vᵀ) gives: in float, s times the draw at s = 1, rounded.
+  const auto start_at = [&](double scale) -> Eigen::VectorXd {
+    if (!published) return scale * draw;
+    namespace ex = sf::examples;
+    Eigen::VectorXd theta(d);
+    shape.weight<2>(theta) = ex::torch_seeded_normal(seed, n_out, n_hidden, 0.0f, float(scale)).cast<double>();
+    shape.weight<1>(theta) = ex::torch_seeded_normal(seed, n_in, n_hidden, 0.0f, float(scale)).cast<double>().transpose();
+    return theta;
+  };
+  if (published) {
+    y = sf::examples::torch_seeded_normal(seed, n_out, n_in, 0.0f, 1.0f).cast<double>();
+  } else {
+    std::mt19937_64 rng(seed);
+    y = sf::random_normal<Targets>(n_out, n_in, rng);
+    draw = sf::random_normal<Eigen::VectorXd>(d, 1, rng);
+  }
 
   std::vector<Run> runs;
   for (const auto& a : activations)
-    for (double scale : scales) runs.push_back({"scale", a, scale, a == "sigmoid" ? s.sigmoid_steps : s.steps, 0, 0});
+    for (double scale : scales)
+      runs.push_back({"scale", a, scale, a == "sigmoid" ? s.sigmoid_steps : s.steps, 0, start_at(scale)});
   // The fixed-function family: one function (that of s_ref θ̂), the three values of Q above.
   std::vector<std::string> orbit_activations;
   if (reference_scale > 0)
@@ -214,11 +285,12 @@ static int run_example(int argc, char** argv) {
       if (a == "identity" || a == "relu") orbit_activations.push_back(a);
   for (const auto& a : orbit_activations)
     for (double scale : scales)
-      runs.push_back({"orbit", a, scale, s.steps, reference_scale, initial_q_any(a, scale, draw)});
+      runs.push_back({"orbit", a, scale, s.steps, reference_scale, orbit_start_any(a, reference_scale, scale, draw)});
 
   const auto start = std::chrono::steady_clock::now();
   std::cerr << "fig6_convergence: " << runs.size() << " runs of gradient descent at lr " << s.learning_rate << " on the "
-            << loss_name << " loss\n";
+            << loss_name << " loss in " << dtype << ", seed " << seed
+            << (published ? "; published: PyTorch's draws, the reference code's Q in code_q0" : "") << "\n";
   // Each run depends only on its own settings, and symflow::sweep returns the results in item order:
   // they do not depend on the number of threads. Costly runs first, so that the two cores finish
   // together: a step of tanh or sigmoid costs about 2.5 of identity or ReLU (500 exponentials).
@@ -237,8 +309,9 @@ static int run_example(int argc, char** argv) {
   try {
     const auto by_order = sf::sweep(runs.size(), [&](std::uint64_t k) {
       const Run& run = runs[order[k]];
-      Result r = s.half_loss ? train_any(run, s, sf::HalfSquaredError{}, y, draw, progress)
-                             : train_any(run, s, sf::MeanSquaredError{}, y, draw, progress);
+      Result r = s.half_loss         ? train_any<double>(run, s, sf::HalfSquaredError{}, y, progress)
+                 : dtype == "float" ? train_any<float>(run, s, sf::MeanSquaredError{}, y, progress)
+                                    : train_any<double>(run, s, sf::MeanSquaredError{}, y, progress);
       const std::lock_guard<std::mutex> lock(print);
       std::cerr << "  [" << ++done << "/" << runs.size() << "] " << run.family << " " << run.activation
                 << " s = " << run.scale << ": " << r.status << " (" << format(r.seconds, 3) << " s)\n";
@@ -264,7 +337,7 @@ static int run_example(int argc, char** argv) {
     auto csv = sf::examples::open_csv(out / "fig6_summary.csv");
     const std::string header =
         "family,activation,scale,reference_scale,steps,learning_rate,loss,q0,q_final,loss0,loss_final,converged_at,"
-        "threshold";
+        "threshold,code_q0,dtype,configuration";
     csv << header << '\n';
     std::cout << "fig6_convergence: Q of eq. (48) at the start and the end; converged_at = first step with loss <= "
               << s.threshold << " x loss of F = 0\n"
@@ -275,7 +348,8 @@ static int run_example(int argc, char** argv) {
                                format(runs[i].reference_scale) + ',' + std::to_string(runs[i].steps) +
                                ',' + format(s.learning_rate) + ',' + loss_name + ',' + format(r.q0) + ',' +
                                format(r.q_final) + ',' + format(r.loss0) + ',' + format(r.loss_final) + ',' +
-                               std::to_string(r.converged_at) + ',' + format(s.threshold);
+                               std::to_string(r.converged_at) + ',' + format(s.threshold) + ',' +
+                               format(r.code_q0) + ',' + dtype + ',' + (published ? "published" : "symflow");
       csv << line << '\n';
       std::cout << line << '\n';
     }
@@ -286,13 +360,13 @@ static int run_example(int argc, char** argv) {
     gp << "loss_label = '" << loss_label << "'\n"
        << "learning_rate = '" << s.learning_rate << "'\n"
        << "panels = " << activations.size() << "\nseries_per_panel = " << scales.size()
-       << "\norbit_panels = " << orbit_activations.size() << "\nreference_scale = " << format(reference_scale) << '\n';
+       << "\norbit_panels = " << orbit_activations.size() << "\npublished = " << (published ? 1 : 0) << "\nreference_scale = " << format(reference_scale) << '\n';
     for (std::size_t a = 0; a < orbit_activations.size(); ++a)
       gp << "orbit_activation_" << a + 1 << " = '" << orbit_activations[a] << "'\n";
     for (std::size_t a = 0; a < activations.size(); ++a) gp << "activation_" << a + 1 << " = '" << activations[a] << "'\n";
     for (std::size_t i = 0; i < runs.size(); ++i)
       gp << "scale_" << i + 1 << " = " << format(runs[i].scale) << "\nq0_" << i + 1 << " = '" << format(results[i].q0, 3)
-         << "'\nloss0_" << i + 1 << " = '" << format(results[i].loss0, 3) << "'\nsteps_" << i + 1 << " = "
+         << "'\ncode_q0_" << i + 1 << " = '" << format(results[i].code_q0, published ? 4 : 3) << "'\nloss0_" << i + 1 << " = '" << format(results[i].loss0, 3) << "'\nsteps_" << i + 1 << " = "
          << runs[i].steps << '\n';
     // The rows of run i in fig6_convergence.csv, for `every ::first_i::last_i`.
     sf::examples::RowRanges ranges;
@@ -301,9 +375,11 @@ static int run_example(int argc, char** argv) {
   }
   std::cout << "wrote " << (out / "fig6_convergence.csv").string() << " and " << (out / "fig6_summary.csv").string()
             << " (" << format(seconds, 3) << " s of training)\n";
-  if (sf::examples::render("fig6_convergence.gp", out))
-    std::cout << "wrote " << (out / "fig6_convergence.png").string() << " and " << (out / "fig6_fixed_function.png").string()
-              << "\n";
+  if (sf::examples::render("fig6_convergence.gp", out)) {
+    std::cout << "wrote " << (out / "fig6_convergence.png").string();
+    if (!orbit_activations.empty()) std::cout << " and " << (out / "fig6_fixed_function.png").string();
+    std::cout << "\n";
+  }
   return 0;
 }
 

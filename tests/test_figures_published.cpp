@@ -1,4 +1,4 @@
-// requires: fig3_q_drift fig3_q_drift_published fig3_q_drift_published_double fig4_5_q_distribution fig4_5_q_distribution_published
+// requires: fig3_q_drift fig3_q_drift_published fig3_q_drift_published_double fig4_5_q_distribution fig4_5_q_distribution_published fig6_convergence_published fig6_convergence_published_double
 // The reference code's configurations (--published, docs/figures.md) against symflow's: each check
 // is the property that the cause of a difference predicts, on the quick runs ctest makes first.
 #include <catch2/catch.hpp>
@@ -200,3 +200,88 @@ TEST_CASE("figure 3 as published: the code's Q evaluated in float32 rounds by as
     CHECK(std::abs(in_float.at(act, 0.001, last) - drift) > 0.5 * std::abs(drift));
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Figure 6. The reference code draws U and V at standard deviations 0.01, 0.1, 1 from one seed, so
+// the three runs are one draw scaled (as symflow's); its legends print its Q at θ₀, a·Q + b of
+// eq. (48) with the (a, b) of Figures 4–5. Scaling θ₀ by s multiplies Q by s² for identity and ReLU,
+// but moves the legend of tanh and sigmoid only around −hn; the curves, ‖Y − F‖_F, end in the order of
+// the scale whichever way Q is ordered.
+
+namespace {
+
+/// fig6_summary.csv's rows of one activation, in the order of the scales (0.01, 0.1, 1).
+std::vector<std::size_t> fig6_rows(const Csv& summary, const std::string& activation) {
+  std::vector<std::size_t> rows;
+  for (std::size_t r = 0; r < summary.rows(); ++r)
+    if (summary.text(r, "activation") == activation) rows.push_back(r);
+  REQUIRE(rows.size() == 3);
+  for (std::size_t j = 1; j < rows.size(); ++j)
+    REQUIRE(summary.number(rows[j], "scale") == Approx(10 * summary.number(rows[j - 1], "scale")));
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("figure 6 as published: the three runs are one draw scaled, and the legends are the code's Q, "
+          "a·Q + b of eq. (48)",
+          "[figures][published][fig6]") {
+  const Csv summary(quick("fig6_convergence_published_double", "fig6_summary.csv"));
+  const double hn = 500;
+  for (const std::string act : {"identity", "relu", "tanh", "sigmoid"}) {
+    const auto rows = fig6_rows(summary, act);
+    const auto [a, b] = act == "identity" || act == "relu" ? std::pair{2.0, 0.0}
+                        : act == "tanh"                    ? std::pair{2.0, -hn}
+                                                           : std::pair{1.0, -hn};
+    for (std::size_t r : rows) {
+      INFO(act << " s = " << summary.text(r, "scale") << ": Q = " << summary.text(r, "q0") << ", legend "
+               << summary.text(r, "code_q0"));
+      REQUIRE(summary.text(r, "configuration") == "published");
+      REQUIRE(summary.text(r, "dtype") == "double");
+      CHECK(summary.number(r, "code_q0") == Approx(a * summary.number(r, "q0") + b).epsilon(1e-9));
+    }
+    // One draw: Q is 2-homogeneous for identity and ReLU, so 10× the scale is 100× Q (to the rounding
+    // of the float draws, 1e-7). Draws from separate seeds would not be proportional.
+    if (act == "identity" || act == "relu")
+      for (std::size_t j = 1; j < rows.size(); ++j)
+        CHECK(summary.number(rows[j], "q0") == Approx(100 * summary.number(rows[j - 1], "q0")).epsilon(1e-6));
+  }
+  // tanh: the legend 2Q − hn prints about −hn at the two smaller scales, whatever Q is (Q changes 100×
+  // between them); at s = 1, Σ sinh²V is no longer small and the legend leaves −hn.
+  const auto tanh = fig6_rows(summary, "tanh");
+  for (std::size_t j = 0; j < 2; ++j) CHECK(std::abs(summary.number(tanh[j], "code_q0") + hn) < 0.005 * hn);
+  CHECK(std::abs(summary.number(tanh[2], "code_q0") + hn) > 0.5 * hn);
+}
+
+TEST_CASE("figure 6 as published: the curves end in the order of the scale, not of the legends' Q",
+          "[figures][published][fig6]") {
+  // The larger the scale, the further θ₀ is from the saddle at θ = 0 and the sooner ‖Y − F‖_F falls,
+  // in float32 as published and in float64 alike. The code's Q at θ₀ runs the opposite ways for
+  // identity (more negative with the scale) and ReLU (larger with the scale): it does not set the order.
+  for (const std::string run : {"fig6_convergence_published", "fig6_convergence_published_double"}) {
+    const Csv summary(quick(run, "fig6_summary.csv"));
+    const Csv curves(quick(run, "fig6_convergence.csv"));
+    // ‖Y − F‖_F at the last recorded step of each run.
+    std::map<std::pair<std::string, std::string>, double> final_residual;
+    for (std::size_t r = 0; r < curves.rows(); ++r)
+      final_residual[{curves.text(r, "activation"), curves.text(r, "scale")}] = curves.number(r, "residual_norm");
+    for (const std::string act : {"identity", "relu", "tanh", "sigmoid"}) {
+      const auto rows = fig6_rows(summary, act);
+      for (std::size_t j = 1; j < rows.size(); ++j) {
+        const double smaller = final_residual.at({act, summary.text(rows[j - 1], "scale")});
+        const double larger = final_residual.at({act, summary.text(rows[j], "scale")});
+        INFO(run << " " << act << ": final ||Y - F|| " << smaller << " at s = " << summary.text(rows[j - 1], "scale")
+                 << ", " << larger << " at s = " << summary.text(rows[j], "scale"));
+        CHECK(larger < smaller);
+        // The summary's loss_final is the mean squared error: ‖Y − F‖²_F / 50.
+        CHECK(larger * larger / 50 == Approx(summary.number(rows[j], "loss_final")).epsilon(1e-6));
+      }
+    }
+    const auto identity = fig6_rows(summary, "identity"), relu = fig6_rows(summary, "relu");
+    for (std::size_t j = 1; j < 3; ++j) {
+      CHECK(summary.number(identity[j], "code_q0") < summary.number(identity[j - 1], "code_q0"));
+      CHECK(summary.number(relu[j], "code_q0") > summary.number(relu[j - 1], "code_q0"));
+    }
+  }
+}
+
