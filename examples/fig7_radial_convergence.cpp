@@ -15,6 +15,16 @@
 // τ = 2η/(m·n) per step. Every run starts at the same function (σ_i^X(0) = 1 for every mode, so the
 // same loss) and spreads Q evenly over the modes, λ_i = Q/5: the runs differ in Q alone.
 //
+// --published runs the reference code's configuration (docs/figures.md#figure-7-radial-networks-
+// with-spectral-initialisation): float32 arithmetic as PyTorch's default; Y drawn as
+// torch.manual_seed(12345) draws it; for μ = 0.01, 0.1, 1, 10, Ū ∈ R^{5×5} and V̄ ∈ R^{10×5} drawn
+// N(μ, μ²) after that seed each, off-diagonal entries dropped, U = ΦŪ, V = ΨV̄ (ū_i = μ(1 + z_i),
+// v̄_i = μ(1 + z′_i) with the same z for every μ: one function, Q ∝ μ²); learning rate 1e-5, 10⁶
+// steps; the legends are Q = ‖Ū‖² + ‖V̄‖², the curves the mean squared error over ‖Y‖_F. The summary
+// counts the entries of U and V that gradient descent changed at all (changed_u, changed_v) and those
+// whose first update is at least half a unit in the last place of the entry (predicted_changed):
+// in float32 at μ = 10 most updates round away. --dtype double runs the same draws in float64.
+//
 // Writes fig7_loss.csv (loss and the bound of eq. 69 per recorded step), fig7_modes.csv (σ_i^X, λ_i
 // and the measured and predicted per-mode rates), fig7_prediction.csv (σ_i^X(t) solving eq. 59 for
 // one Q), fig7_series.gp and fig7_radial_convergence.png.
@@ -25,6 +35,7 @@
 #include <cmath>
 #include <cstdint>
 #include <iostream>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <string>
@@ -35,6 +46,7 @@
 #include "support/plot.hpp"
 #include "support/progress.hpp"
 #include "support/series.hpp"
+#include "support/torch_draws.hpp"
 
 namespace {
 
@@ -61,44 +73,64 @@ struct Record {
 
 struct Result {
   std::vector<Record> records;
+  int changed_u = 0, changed_v = 0;  // entries of U and of V that differ from θ₀ at the end
+  int predicted_changed = 0;         // entries whose first update is at least ½ulp of the entry
   std::string status;
   double seconds = 0;
 };
 
-/// Gradient descent from the spectral initialisation with λ_i = q/5 and σ_i^X(0) = settings.start;
-/// records every `record_every` steps, and the step after each record to measure dσ^X/dt.
 /// Steps between progress reports.
 constexpr long report_every = 10000;
 
-Result train(double q, const Settings& s, const Model& model, const sf::SpectralBasis<double, n_out, n_in>& basis,
-             const Targets& y, double tau, sf::examples::Progress& progress) {
-  const sf::Objective objective(model, sf::MeanSquaredError{}, Inputs::Identity().eval(), y);
+/// Entries of x with x ≠ 0 whose update −step changes them when rounded to Scalar: |step| ≥ ½ulp(x).
+template <class Scalar>
+bool update_survives(double x, double step) {
+  const Scalar w = Scalar(x);
+  const double ulp = double(std::nextafter(std::abs(w), std::numeric_limits<Scalar>::infinity())) - std::abs(double(w));
+  return std::abs(double(Scalar(step))) >= ulp / 2;
+}
+
+/// Gradient descent in Scalar (float: PyTorch's default, double) from the spectral initialisation θ₀;
+/// records every `record_every` steps, and the step after each record to measure dσ^X/dt, all
+/// evaluated in double.
+template <class Scalar>
+Result train(const Model::Params& theta0, const Settings& s, const Model& model,
+             const sf::SpectralBasis<double, n_out, n_in>& basis, const Targets& y, double tau,
+             sf::examples::Progress& progress) {
+  using ModelT = sf::RadialFactorization<Scalar, sf::InverseSquare, n_in, rank, n_out>;
+  const ModelT model_t;
+  const sf::Objective objective(model_t, sf::MeanSquaredError{}, Eigen::Matrix<Scalar, n_in, n_in>::Identity().eval(),
+                                y.cast<Scalar>().eval());
   const sf::RadialFactorizationQuantity<Model> quantity(model);  // Q_i = ½(‖u_i‖² + ‖v_i‖²) = λ_i/2
-  const Modes lambda0 = Modes::Constant(q / rank);
-  Model::Params theta = sf::spectral_initialization_at(model, basis, lambda0, Modes::Constant(s.start));
+  typename ModelT::Params theta = theta0.cast<Scalar>();
+  const Model::Params start_point = theta.template cast<double>();
   const Modes sigma_y = basis.values.head<rank>();
 
   Result r;
   Record pending;
   bool measuring = false;
-  auto observe = [&](const sf::Snapshot<Model::Params>& snap) {
+  auto observe = [&](const sf::Snapshot<typename ModelT::Params>& snap) {
     const long step = static_cast<long>(snap.step);
     if (step > 0 && step % report_every == 0) progress.add(report_every);
+    if (step == 0)
+      for (Eigen::Index j = 0; j < snap.theta.size(); ++j)
+        r.predicted_changed += update_survives<Scalar>(start_point[j], s.learning_rate * double(snap.gradient[j]));
     if (measuring && step == pending.step + 1) {
       // dσ/dt measured over one step, against eq. (59) at the start of the step.
-      const Modes sigma = sf::mode_values(model, basis, snap.theta);
+      const Modes sigma = sf::mode_values(model, basis, snap.theta.template cast<double>().eval());
       pending.rate_measured = (sigma - pending.sigma) / tau;
       r.records.push_back(pending);
       measuring = false;
     }
     if (step % s.record_every != 0 && !snap.last) return;
+    const Model::Params at = snap.theta.template cast<double>();
     Record rec;
     rec.step = step;
-    rec.loss = snap.loss;
-    rec.lambda = 2 * quantity.value(snap.theta);
+    rec.loss = double(snap.loss);
+    rec.lambda = 2 * quantity.value(at);
     rec.q = rec.lambda.sum();
-    rec.sigma = sf::mode_values(model, basis, snap.theta);
-    rec.spectral_residual = sf::spectral_residual(model, basis, snap.theta);
+    rec.sigma = sf::mode_values(model, basis, at);
+    rec.spectral_residual = sf::spectral_residual(model, basis, at);
     for (int i = 0; i < rank; ++i) rec.rate_predicted[i] = sf::mode_rate(rec.sigma[i], sigma_y[i], rec.lambda[i]);
     if (snap.last) {
       rec.rate_measured.setConstant(std::nan(""));
@@ -109,8 +141,11 @@ Result train(double q, const Settings& s, const Model& model, const sf::Spectral
     }
   };
   const auto start = std::chrono::steady_clock::now();
-  const auto status = sf::run(sf::GradientDescent{s.learning_rate}, objective, theta,
+  const auto status = sf::run(sf::GradientDescent{Scalar(s.learning_rate)}, objective, theta,
                               sf::Stopping{.max_steps = s.steps}, observe);
+  const Model::Params end_point = theta.template cast<double>();
+  for (Eigen::Index j = 0; j < rank * n_out; ++j) r.changed_u += end_point[j] != start_point[j];
+  for (Eigen::Index j = rank * n_out; j < end_point.size(); ++j) r.changed_v += end_point[j] != start_point[j];
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.status = status.message();
   return r;
@@ -137,28 +172,72 @@ static int run_example(int argc, char** argv) {
   app.add_option("--start", s.start, "σ_i^X(0), the same for every mode and run")->capture_default_str();
   app.add_option("--detail-q", detail_q, "the Q whose modes the second panel shows")->capture_default_str();
   app.add_option("--record-every", s.record_every, "steps between CSV rows")->capture_default_str();
+  bool published = false;
+  std::string dtype;
+  std::vector<double> mus{0.01, 0.1, 1, 10};
+  app.add_flag("--published", published,
+               "the reference code's configuration: float32, Y and the spectral factors drawn as "
+               "torch.manual_seed(seed) draws them (default seed 12345), ū, v̄ ~ N(μ, μ²) for each --mu");
+  app.add_option("--mu", mus, "--published: mean and standard deviation μ of the entries of Ū and V̄")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--dtype", dtype,
+                 "arithmetic of the training: float (PyTorch's default, that of --published) or double (default "
+                 "otherwise); --published --dtype double isolates what float32 changes")
+      ->check(CLI::IsMember({"float", "double"}));
   CLI11_PARSE(app, argc, argv);
+  if (published && (app.count("--q") > 0 || app.count("--start") > 0 || app.count("--detail-q") > 0))
+    throw std::invalid_argument("--published draws Q and σ^X(0) from --mu as the reference code; drop --q, --start, "
+                                "--detail-q");
+  if (!published && app.count("--mu") > 0) throw std::invalid_argument("--mu goes with --published");
+  if (published && app.count("--seed") == 0) seed = 12345;
+  if (dtype.empty()) dtype = published ? "float" : "double";
   if (quick) {
-    s.learning_rate = 1e-6;
+    // The published configuration keeps its learning rate: the quick run is its first 20 000 steps.
+    if (!published) s.learning_rate = 1e-6;
     s.steps = 20000;
-    s.record_every = 200;
+    s.record_every = published ? 10 : 200;
+  }
+  // One gradient-descent step on (1/(m n))‖Y − F‖² is a step of 2η/(m n) on ½‖Y − F‖².
+  const double tau = 2 * s.learning_rate / (n_out * n_in);
+
+  Targets y;
+  if (published) {
+    y = sf::examples::torch_seeded_normal(seed, n_out, n_in, 0.0f, 1.0f).cast<double>();
+  } else {
+    std::mt19937_64 rng(seed);
+    y = sf::random_normal<Targets>(n_out, n_in, rng);
+  }
+  const auto basis = sf::spectral_basis(y);
+  const Model model;
+  const Modes sigma_y = basis.values.head<rank>();
+
+  // θ₀ of each run. symflow's: λ_i = Q/5, σ_i^X(0) = start. The reference code's: after
+  // torch.manual_seed(seed), Ū = rand(5, 5).normal_(μ, μ) and again V̄ = rand(10, 5).normal_(μ, μ),
+  // their diagonals ū, v̄; U = ΦŪ, V = ΨV̄; its legend Q = ‖Ū‖² + ‖V̄‖² = Σ λ_i.
+  std::vector<Model::Params> starts;
+  if (published) {
+    qs.clear();
+    for (double mu : mus) {
+      const auto ubar = sf::examples::torch_seeded_normal(seed, rank, rank, float(mu), float(mu));
+      const auto vbar = sf::examples::torch_seeded_normal(seed, n_in, rank, float(mu), float(mu));
+      const Modes u = ubar.diagonal().cast<double>(), v = vbar.diagonal().head<rank>().cast<double>();
+      starts.push_back(sf::spectral_initialization(model, basis, u, v));
+      qs.push_back(u.squaredNorm() + v.squaredNorm());
+    }
+    detail_q = qs[std::min<std::size_t>(1, qs.size() - 1)];
+  } else {
+    for (double q : qs)
+      starts.push_back(sf::spectral_initialization_at(model, basis, Modes::Constant(q / rank), Modes::Constant(s.start)));
   }
   const auto detail = std::find_if(qs.begin(), qs.end(), [&](double q) { return std::abs(q / detail_q - 1) < 1e-9; });
   if (detail == qs.end()) {
     std::cerr << "fig7_radial_convergence: --detail-q " << detail_q << " is none of the values of --q\n";
     return 1;
   }
-  // One gradient-descent step on (1/(m n))‖Y − F‖² is a step of 2η/(m n) on ½‖Y − F‖².
-  const double tau = 2 * s.learning_rate / (n_out * n_in);
-
-  std::mt19937_64 rng(seed);
-  const Targets y = sf::random_normal<Targets>(n_out, n_in, rng);
-  const auto basis = sf::spectral_basis(y);
-  const Model model;
-  const Modes sigma_y = basis.values.head<rank>();
-
   std::cerr << "fig7_radial_convergence: " << qs.size() << " runs of " << s.steps << " steps at lr " << s.learning_rate
-            << "\n";
+            << " in " << dtype << ", seed " << seed
+            << (published ? "; published: PyTorch's draws of the spectral factors, ū, v̄ ~ N(mu, mu^2)" : "") << "\n";
   const auto start = std::chrono::steady_clock::now();
   sf::examples::Progress progress("gradient-descent steps",
                                   std::max(static_cast<long>(qs.size()) * (s.steps / report_every * report_every), 1L));
@@ -168,7 +247,8 @@ static int run_example(int argc, char** argv) {
   std::vector<Result> results;
   try {
     results = sf::sweep(qs.size(), [&](std::uint64_t i) {
-      Result r = train(qs[i], s, model, basis, y, tau, progress);
+      Result r = dtype == "float" ? train<float>(starts[i], s, model, basis, y, tau, progress)
+                                  : train<double>(starts[i], s, model, basis, y, tau, progress);
       const std::lock_guard<std::mutex> lock(print);
       std::cerr << "  Q = " << qs[i] << ": " << r.status << " (" << format(r.seconds, 3) << " s)\n";
       return r;
@@ -224,15 +304,17 @@ static int run_example(int argc, char** argv) {
     // ((σ^Y − s)(s² + 1)²) (symflow::mode_time), for gaps |σ^Y − a| = |σ^Y − a0| e^{−u}.
     auto csv = sf::examples::open_csv(out / "fig7_prediction.csv");
     csv << "q,mode,time,step,sigma_x,gap\n";
-    const double lambda = detail_q / rank;
+    const Record& first = results[static_cast<std::size_t>(detail - qs.begin())].records.front();
     const double t_end = tau * static_cast<double>(s.steps);
     for (int k = 0; k < rank; ++k) {
-      const double gap0 = sigma_y[k] - s.start;
+      const double start_k = published ? first.sigma[k] : s.start;
+      const double lambda = published ? first.lambda[k] : detail_q / rank;
+      const double gap0 = sigma_y[k] - start_k;
       std::size_t rows = 0;
       // Down to gaps of e^{−28} ≈ 7e-13 of the first, where gradient descent reaches its rounding floor.
       for (double u = 0; u <= 28; u += 0.01, ++rows) {
         const double a = sigma_y[k] - gap0 * std::exp(-u);
-        const double t = sf::mode_time(s.start, a, sigma_y[k], lambda);
+        const double t = u == 0 ? 0.0 : sf::mode_time(start_k, a, sigma_y[k], lambda);
         if (t > t_end) break;
         csv << format(detail_q) << ',' << k << ',' << t << ',' << t / tau << ',' << a << ',' << std::abs(sigma_y[k] - a)
             << '\n';
@@ -242,7 +324,9 @@ static int run_example(int argc, char** argv) {
   }
   {
     auto csv = sf::examples::open_csv(out / "fig7_summary.csv");
-    const std::string header = "q,lambda_per_mode,steps,learning_rate,time,loss0,loss_final,q_final,max_spectral_residual";
+    const std::string header =
+        "q,lambda_per_mode,steps,learning_rate,time,loss0,loss_final,q_final,max_spectral_residual,mu,changed_u,"
+        "changed_v,predicted_changed,y_norm,dtype,configuration";
     csv << header << '\n';
     std::cout << "fig7_radial_convergence: mean squared error; time = gradient-flow time of 1/2 ||Y - F||^2\n"
               << header << '\n';
@@ -252,14 +336,18 @@ static int run_example(int argc, char** argv) {
       const std::string line = format(qs[i]) + ',' + format(qs[i] / rank) + ',' + std::to_string(s.steps) + ',' +
                                format(s.learning_rate) + ',' + format(tau * static_cast<double>(s.steps)) + ',' +
                                format(results[i].records.front().loss) + ',' + format(results[i].records.back().loss) +
-                               ',' + format(results[i].records.back().q) + ',' + format(residual);
+                               ',' + format(results[i].records.back().q) + ',' + format(residual) + ',' +
+                               (published ? format(mus[i]) : std::string("nan")) + ',' +
+                               std::to_string(results[i].changed_u) + ',' + std::to_string(results[i].changed_v) + ',' +
+                               std::to_string(results[i].predicted_changed) + ',' + format(y.norm()) + ',' + dtype +
+                               ',' + (published ? "published" : "symflow");
       csv << line << '\n';
       std::cout << line << '\n';
     }
   }
   {
     auto gp = sf::examples::open_csv(out / "fig7_series.gp");
-    gp << "runs = " << qs.size() << "\ndetail_q = " << format(detail_q) << "\nlearning_rate = '" << format(s.learning_rate)
+    gp << "published = " << (published ? 1 : 0) << "\ny_norm = " << format(y.norm()) << "\nruns = " << qs.size() << "\ndetail_q = " << format(detail_q) << "\nlearning_rate = '" << format(s.learning_rate)
        << "'\nmodes = " << rank << '\n';
     for (std::size_t i = 0; i < qs.size(); ++i) gp << "q_" << i + 1 << " = " << format(qs[i]) << '\n';
     gp << "detail_run = " << detail - qs.begin() + 1 << '\n';

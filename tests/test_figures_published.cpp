@@ -1,4 +1,4 @@
-// requires: fig3_q_drift fig3_q_drift_published fig3_q_drift_published_double fig4_5_q_distribution fig4_5_q_distribution_published fig6_convergence_published fig6_convergence_published_double
+// requires: fig3_q_drift fig3_q_drift_published fig3_q_drift_published_double fig4_5_q_distribution fig4_5_q_distribution_published fig6_convergence_published fig6_convergence_published_double fig7_radial_convergence_published fig7_radial_convergence_published_double
 // The reference code's configurations (--published, docs/figures.md) against symflow's: each check
 // is the property that the cause of a difference predicts, on the quick runs ctest makes first.
 #include <catch2/catch.hpp>
@@ -7,6 +7,7 @@
 
 #include "../examples/support/torch_draws.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <string>
@@ -285,3 +286,93 @@ TEST_CASE("figure 6 as published: the curves end in the order of the scale, not 
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Figure 7. The reference code draws ū, v̄ ~ N(μ, μ²) after one seed for every μ: ū_i = μ(1 + z_i),
+// v̄_i = μ(1 + z′_i) with the same z, so every run starts at one function (σ_i^X = ū_i/v̄_i) with
+// λ_i ∝ μ². F is unchanged by θ ↦ cθ (g(cv) = g(v)/c) and ∇L(cθ) = ∇L(θ)/c, so gradient descent
+// from cθ₀ at learning rate η is c times gradient descent from θ₀ at η/c²: the run at 10μ after 100k
+// steps is the run at μ after k steps, up to the first-order error of a step 100× larger relative to
+// its time scale (eq. 59 with λ → 100λ is the same flow, slower by 100). In float32 an update of an
+// entry w survives only when it is at least ½ulp(w); at μ = 10 (|w| up to 20, η = 10⁻⁵) most do not.
+
+namespace {
+
+/// fig7_loss.csv: loss by (run's Q as written, step), and the runs' Q in increasing order.
+struct RadialRuns {
+  std::map<std::string, std::map<long, double>> loss;
+  std::vector<std::string> q;
+};
+
+RadialRuns radial_runs(const std::string& run) {
+  const Csv csv(quick(run, "fig7_loss.csv"));
+  RadialRuns r;
+  for (std::size_t i = 0; i < csv.rows(); ++i) {
+    const std::string q = csv.text(i, "q");
+    if (r.loss.find(q) == r.loss.end()) r.q.push_back(q);
+    r.loss[q][csv.integer(i, "step")] = csv.number(i, "loss");
+  }
+  return r;
+}
+
+/// The largest relative difference between the loss of the run with the smaller Q after k steps and
+/// that of the run with 100× its Q after 100k steps, over the recorded k > 0.
+double rescaling_mismatch(const RadialRuns& runs, const std::string& small, const std::string& large) {
+  double worst = 0;
+  int compared = 0;
+  for (const auto& [k, loss] : runs.loss.at(small)) {
+    const auto it = runs.loss.at(large).find(100 * k);
+    if (k == 0 || it == runs.loss.at(large).end()) continue;
+    worst = std::max(worst, std::abs(loss - it->second) / it->second);
+    ++compared;
+  }
+  REQUIRE(compared >= 10);
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("figure 7 as published, in float64: the runs are time-rescalings of each other by the ratio of "
+          "their Q",
+          "[figures][published][fig7]") {
+  const RadialRuns runs = radial_runs("fig7_radial_convergence_published_double");
+  REQUIRE(runs.q.size() == 4);
+  // Q ∝ μ²: the draws share z (separate seeds would give unrelated ratios).
+  for (std::size_t j = 1; j < runs.q.size(); ++j)
+    CHECK(std::stod(runs.q[j]) / std::stod(runs.q[j - 1]) == Approx(100).epsilon(1e-6));
+  // The pair (μ, 10μ) compares steps of relative size ε(μ) ∝ η/λ(μ): 100× larger per decade down in μ,
+  // so the first-order mismatch may be 100× larger too. At μ = 1 vs 10 it is 10⁻⁶ (measured).
+  double tolerance = 1e-5;
+  for (std::size_t j = runs.q.size() - 1; j >= 1; --j, tolerance *= 100) {
+    const double mismatch = rescaling_mismatch(runs, runs.q[j - 1], runs.q[j]);
+    INFO("Q = " << runs.q[j - 1] << " after k steps against Q = " << runs.q[j] << " after 100k: " << mismatch);
+    CHECK(mismatch < tolerance);
+  }
+}
+
+TEST_CASE("figure 7 as published, in float32: at μ = 10 most updates are smaller than half an ulp and are lost",
+          "[figures][published][fig7]") {
+  const Csv f32(quick("fig7_radial_convergence_published", "fig7_summary.csv"));
+  const Csv f64(quick("fig7_radial_convergence_published_double", "fig7_summary.csv"));
+  REQUIRE(f32.rows() == 4);
+  REQUIRE(f64.rows() == 4);
+  const int entries = 25 + 50;
+  for (std::size_t r = 0; r < f32.rows(); ++r) {
+    const long changed = f32.integer(r, "changed_u") + f32.integer(r, "changed_v");
+    INFO("mu = " << f32.text(r, "mu") << ": float32 changed " << changed << " entries, predicted "
+                 << f32.text(r, "predicted_changed"));
+    REQUIRE(f32.text(r, "dtype") == "float");
+    // In float64 every update survives and every entry moves.
+    CHECK(f64.integer(r, "changed_u") + f64.integer(r, "changed_v") == entries);
+    CHECK(f64.integer(r, "predicted_changed") == entries);
+    // In float32 the entries that move are those whose first update is ≥ ½ulp (the gradient changes
+    // little over the quick run, so a few near the threshold may cross it).
+    CHECK(std::abs(changed - f32.integer(r, "predicted_changed")) <= 3);
+    if (f32.number(r, "mu") == 10) CHECK(changed < entries / 2);
+  }
+  // So the float32 run at μ = 10 is not the rescaled run at μ = 1: its loss after 100k steps departs from
+  // the loss at μ = 1 after k steps by more than the float64 runs' 10⁻⁵.
+  const RadialRuns runs = radial_runs("fig7_radial_convergence_published");
+  const double mismatch = rescaling_mismatch(runs, runs.q[2], runs.q[3]);
+  INFO("float32, Q = " << runs.q[2] << " against " << runs.q[3] << ": " << mismatch);
+  CHECK(mismatch > 1e-5);
+}
