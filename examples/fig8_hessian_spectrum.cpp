@@ -18,6 +18,16 @@
 // u² + v² = √((u² − v²)² + 4u²v²) = √(Q² + 4): eigenvalues 0 and √(Q² + 4). The paper's eq. (77)
 // prints 2√(Q² + 4), which is the Hessian of (y − uvx)² without the ½ (see docs/errata.md).
 //
+// --published runs the reference code's configuration (docs/figures.md#figure-8-hessian-spectrum-at-
+// the-minimum): float32 training as PyTorch's default; Y, U (10 × 50) and V (5 × 50, symflow's Vᵀ)
+// drawn as torch.manual_seed(12345) draws them at each standard deviation s (U's first 16 entries
+// are V's last 16); the histograms of what it plots: the eigenvalues of the Hessian of ‖Y − F‖² (the
+// sum: twice the Hessian of ½‖Y − F‖²) that are at least 10⁻³, in bins [0.001 + 4j, 0.001 + 4(j + 1));
+// the legends its Q at θ₀, 2Q, 2Q, 2Q − hn, Q − hn (hn = 250). The Hessian is evaluated in double at
+// the float32 point reached (the code evaluates it in float32 with a general eigensolver); the summary
+// has the count and mean of those eigenvalues (sum_count, sum_centre) and the code's Q (code_q0).
+// --dtype double trains from the same draws in float64.
+//
 // Writes fig8_eigenvalues.csv, fig8_summary.csv, fig8_scalar.csv, fig8_series.gp and
 // fig8_hessian_spectrum.png, fig8_scalar.png.
 #include <CLI/CLI.hpp>
@@ -32,12 +42,14 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <symflow/symflow.hpp>
 
 #include "support/plot.hpp"
 #include "support/series.hpp"
+#include "support/torch_draws.hpp"
 
 namespace {
 
@@ -56,11 +68,16 @@ struct Run {
   std::string activation;
   double scale = 0;
   long steps = 0;
+  Eigen::VectorXd theta0;
 };
+
+/// The published histograms' cut: eigenvalues of the Hessian of ‖Y − F‖² below it are left out.
+constexpr double published_cut = 1e-3;
 
 struct Result {
   Eigen::VectorXd eigenvalues;
   double q0 = 0, q_final = 0, loss_final = 0, gradient_norm = 0;
+  double code_q0 = 0;  // the reference code's Q at θ₀: 2Q, 2Q, 2Q − hn, Q − hn
   long zero_count = 0;
   /// Dimension of the orbit of the linear symmetry through θ (rank of its generators), the closed
   /// form at a generic point, and σ_r/σ_{r+1} of the generator map (how clearly the rank stands out);
@@ -74,21 +91,50 @@ struct Result {
   double seconds = 0;
 };
 
+/// The reference code's Q (utils.compute_Q) at θ: ‖U‖² − ΣΦ_code(V) with ΣΦ_code = ‖V‖², ‖max(V, 0)‖²,
+/// Σcosh²V (identity, ReLU, tanh) and ½‖U‖² − ΣV − ΣeV (sigmoid).
+template <class Act, class Net>
+double code_q(const Net& net, const Eigen::VectorXd& theta) {
+  const auto u = net.template weight<2>(theta);
+  const auto v = net.template weight<1>(theta);
+  double f1 = u.squaredNorm(), f2 = 0;
+  for (Eigen::Index k = 0; k < v.size(); ++k) {
+    const double x = v.data()[k];
+    if constexpr (std::is_same_v<Act, sf::Identity>) f2 += x * x;
+    else if constexpr (std::is_same_v<Act, sf::ReLU>) f2 += x > 0 ? x * x : 0.0;
+    else if constexpr (std::is_same_v<Act, sf::Tanh>) f2 += std::cosh(x) * std::cosh(x);
+    else f2 += x + std::exp(x);
+  }
+  if constexpr (std::is_same_v<Act, sf::Sigmoid>) f1 /= 2;
+  return f1 - f2;
+}
+
+/// Gradient descent in Scalar on the mean squared error from θ; returns the point reached, in double.
+template <class Scalar, class Act>
+Eigen::VectorXd train(const Settings& s, const Eigen::MatrixXd& y, const Eigen::VectorXd& theta0, long steps) {
+  using Net = sf::Mlp<Scalar, Act, sf::Dynamic, sf::Dynamic, sf::Dynamic>;
+  const Net net({s.input, s.hidden, s.output});
+  using M = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  const sf::Objective training(net, sf::MeanSquaredError{}, M::Identity(s.input, s.input).eval(), y.cast<Scalar>().eval());
+  typename Net::Params theta = theta0.cast<Scalar>();
+  sf::run(sf::GradientDescent{Scalar(s.learning_rate)}, training, theta, sf::Stopping{.max_steps = steps});
+  return theta.template cast<double>();
+}
+
 template <class Act>
-Result analyse(const Run& run, const Settings& s, const Eigen::MatrixXd& y, const Eigen::VectorXd& draw,
-               std::mt19937_64 rng) {
+Result analyse(const Run& run, const Settings& s, const Eigen::MatrixXd& y, bool single, std::mt19937_64 rng) {
   using Net = sf::Mlp<double, Act, sf::Dynamic, sf::Dynamic, sf::Dynamic>;
   const Net net({s.input, s.hidden, s.output});
   const Eigen::MatrixXd x = Eigen::MatrixXd::Identity(s.input, s.input);
-  const sf::Objective training(net, sf::MeanSquaredError{}, x, y);
   const sf::Objective half(net, sf::HalfSquaredError{}, x, y);
   const auto q = sf::summed(sf::ElementwiseQuantity<Net>(net));
-  typename Net::Params theta = run.scale * draw;
 
   const auto start = std::chrono::steady_clock::now();
   Result r;
-  r.q0 = q.value(theta);
-  sf::run(sf::GradientDescent{s.learning_rate}, training, theta, sf::Stopping{.max_steps = run.steps});
+  r.q0 = q.value(run.theta0);
+  r.code_q0 = code_q<Act>(net, run.theta0);
+  const typename Net::Params theta =
+      single ? train<float, Act>(s, y, run.theta0, run.steps) : train<double, Act>(s, y, run.theta0, run.steps);
   r.q_final = q.value(theta);
   typename Net::Params grad;
   r.loss_final = half.value_and_gradient(theta, grad);
@@ -127,12 +173,11 @@ Result analyse(const Run& run, const Settings& s, const Eigen::MatrixXd& y, cons
   return r;
 }
 
-Result analyse_any(const Run& run, const Settings& s, const Eigen::MatrixXd& y, const Eigen::VectorXd& draw,
-                   std::mt19937_64 rng) {
-  if (run.activation == "identity") return analyse<sf::Identity>(run, s, y, draw, rng);
-  if (run.activation == "relu") return analyse<sf::ReLU>(run, s, y, draw, rng);
-  if (run.activation == "tanh") return analyse<sf::Tanh>(run, s, y, draw, rng);
-  if (run.activation == "sigmoid") return analyse<sf::Sigmoid>(run, s, y, draw, rng);
+Result analyse_any(const Run& run, const Settings& s, const Eigen::MatrixXd& y, bool single, std::mt19937_64 rng) {
+  if (run.activation == "identity") return analyse<sf::Identity>(run, s, y, single, rng);
+  if (run.activation == "relu") return analyse<sf::ReLU>(run, s, y, single, rng);
+  if (run.activation == "tanh") return analyse<sf::Tanh>(run, s, y, single, rng);
+  if (run.activation == "sigmoid") return analyse<sf::Sigmoid>(run, s, y, single, rng);
   throw std::invalid_argument("unknown activation '" + run.activation + "' (identity, relu, tanh, sigmoid)");
 }
 
@@ -207,18 +252,49 @@ static int run_example(int argc, char** argv) {
   app.add_option("--scalar-q", scalar_q, "G.1: values of Q = u² − v² to start the scalar network from");
   app.add_option("--scalar-lr", scalar_lr, "G.1: learning rate on ½(1 − uv)²")->capture_default_str();
   app.add_option("--scalar-start", scalar_start, "G.1: the product u v every start shares")->capture_default_str();
+  bool published = false;
+  std::string dtype;
+  app.add_flag("--published", published,
+               "the reference code's configuration: float32, PyTorch's draws of torch.manual_seed(seed) (default "
+               "seed 12345) at each scale, histograms of the eigenvalues >= 1e-3 of the Hessian of ||Y - F||^2");
+  app.add_option("--dtype", dtype,
+                 "arithmetic of the training: float (PyTorch's default, that of --published) or double (default "
+                 "otherwise); the Hessian is evaluated in double either way")
+      ->check(CLI::IsMember({"float", "double"}));
   CLI11_PARSE(app, argc, argv);
   if (quick) s.hidden = 20;
+  if (published && app.count("--seed") == 0) seed = 12345;
+  if (dtype.empty()) dtype = published ? "float" : "double";
 
   // Part 1: the 750-parameter networks.
-  std::mt19937_64 rng(seed);
-  const Eigen::MatrixXd y = sf::random_normal<Eigen::MatrixXd>(s.output, s.input, rng);
   const Eigen::Index d = s.hidden * (s.input + s.output);
-  const Eigen::VectorXd draw = sf::random_normal<Eigen::VectorXd>(d, 1, rng);
+  const sf::Mlp<double, sf::Identity, sf::Dynamic, sf::Dynamic, sf::Dynamic> shape({s.input, s.hidden, s.output});
+  Eigen::MatrixXd y;
+  Eigen::VectorXd draw;
+  if (published) {
+    // Q_hessian_eigenvalues.py: Y = rand(m, n).normal_(0, 1), U = rand(m, h).normal_(0, s),
+    // V = rand(n, h).normal_(0, s), each after torch.manual_seed(12345); its V is symflow's Vᵀ.
+    y = sf::examples::torch_seeded_normal(seed, s.output, s.input, 0.0f, 1.0f).cast<double>();
+  } else {
+    std::mt19937_64 rng(seed);
+    y = sf::random_normal<Eigen::MatrixXd>(s.output, s.input, rng);
+    draw = sf::random_normal<Eigen::VectorXd>(d, 1, rng);
+  }
+  const auto start_at = [&](double scale) -> Eigen::VectorXd {
+    if (!published) return scale * draw;
+    Eigen::VectorXd theta = shape.zero_params();
+    shape.weight<2>(theta) =
+        sf::examples::torch_seeded_normal(seed, s.output, s.hidden, 0.0f, float(scale)).cast<double>();
+    shape.weight<1>(theta) =
+        sf::examples::torch_seeded_normal(seed, s.input, s.hidden, 0.0f, float(scale)).cast<double>().transpose();
+    return theta;
+  };
   std::vector<Run> runs;
   for (const auto& a : activations)
-    for (double scale : scales) runs.push_back({a, scale, a == "sigmoid" ? s.sigmoid_steps : s.steps});
-  std::cerr << "fig8_hessian_spectrum: " << runs.size() << " networks with d = " << d << " parameters\n";
+    for (double scale : scales) runs.push_back({a, scale, a == "sigmoid" ? s.sigmoid_steps : s.steps, start_at(scale)});
+  std::cerr << "fig8_hessian_spectrum: " << runs.size() << " networks with d = " << d << " parameters, trained in " << dtype
+            << ", seed " << seed << (published ? "; published: PyTorch's draws, the reference code's histograms" : "")
+            << "\n";
   const auto start = std::chrono::steady_clock::now();
   std::mutex print;
   std::size_t done = 0;
@@ -228,7 +304,7 @@ static int run_example(int argc, char** argv) {
   std::vector<ScalarResult> scalar;
   try {
     results = sf::sweep(runs.size(), [&](std::uint64_t i) {
-      Result r = analyse_any(runs[i], s, y, draw, sf::sweep_generator(seed, i));
+      Result r = analyse_any(runs[i], s, y, dtype == "float", sf::sweep_generator(seed, i));
       const std::lock_guard<std::mutex> lock(print);
       std::cerr << "  [" << ++done << "/" << runs.size() << "] " << runs[i].activation << " s = " << runs[i].scale
                 << ": loss " << format(r.loss_final, 3) << ", " << r.zero_count << " zero eigenvalues ("
@@ -259,7 +335,7 @@ static int run_example(int argc, char** argv) {
     const std::string header =
         "activation,scale,steps,input,hidden,output,parameters,q0,q_final,loss_final,gradient_norm,zero_tolerance,"
         "zero_count,nonzero_count,orbit_dimension,generic_orbit_dimension,orbit_gap,orbit_in_kernel,symmetry_error,"
-        "lambda_min,lambda_max,nonzero_mean";
+        "lambda_min,lambda_max,nonzero_mean,code_q0,sum_count,sum_centre,dtype,configuration";
     csv << header << '\n';
     std::cout << "fig8_hessian_spectrum: Hessian of 1/2 ||Y - F||^2 at the point reached; Q of eq. (48)\n" << header << '\n';
     for (std::size_t i = 0; i < runs.size(); ++i) {
@@ -269,7 +345,7 @@ static int run_example(int argc, char** argv) {
       for (Eigen::Index j = 0; j < ev.size(); ++j)
         if (std::abs(ev[j]) > s.zero_tolerance) nonzero_sum += ev[j];
       const long nonzero = static_cast<long>(ev.size()) - r.zero_count;
-      const std::string line =
+      const std::string row =
           runs[i].activation + ',' + format(runs[i].scale) + ',' + std::to_string(runs[i].steps) + ',' +
           std::to_string(s.input) + ',' + std::to_string(s.hidden) + ',' + std::to_string(s.output) + ',' +
           std::to_string(d) + ',' + format(r.q0) + ',' + format(r.q_final) + ',' + format(r.loss_final) + ',' +
@@ -278,6 +354,17 @@ static int run_example(int argc, char** argv) {
           std::to_string(r.generic_orbit_dimension) + ',' + format(r.orbit_gap) + ',' + format(r.orbit_in_kernel) + ',' +
           format(r.symmetry_error) + ',' + format(ev.minCoeff()) + ',' + format(ev.maxCoeff()) + ',' +
           format(nonzero > 0 ? nonzero_sum / static_cast<double>(nonzero) : 0.0);
+      // What the reference code's histograms hold: eigenvalues 2λ ≥ 10⁻³ of the Hessian of ‖Y − F‖².
+      long sum_count = 0;
+      double sum_total = 0;
+      for (Eigen::Index j = 0; j < ev.size(); ++j)
+        if (2 * ev[j] >= published_cut) {
+          ++sum_count;
+          sum_total += 2 * ev[j];
+        }
+      const std::string line = row + ',' + format(r.code_q0) + ',' + std::to_string(sum_count) + ',' +
+                               format(sum_count > 0 ? sum_total / static_cast<double>(sum_count) : 0.0) + ',' + dtype +
+                               ',' + (published ? "published" : "symflow");
       csv << line << '\n';
       std::cout << line << '\n';
     }
@@ -301,13 +388,13 @@ static int run_example(int argc, char** argv) {
   }
   {
     auto gp = sf::examples::open_csv(out / "fig8_series.gp");
-    gp << "panels = " << activations.size() << "\nseries_per_panel = " << scales.size() << "\nzero_tolerance = "
+    gp << "published = " << (published ? 1 : 0) << "\npublished_cut = " << published_cut << "\npanels = " << activations.size() << "\nseries_per_panel = " << scales.size() << "\nzero_tolerance = "
        << s.zero_tolerance << "\nsizes = 'X = I_" << s.input << ", Y in R^{" << s.output << "x" << s.input << "}, hidden "
        << s.hidden << ", d = " << d << "'\n";
     for (std::size_t a = 0; a < activations.size(); ++a) gp << "activation_" << a + 1 << " = '" << activations[a] << "'\n";
     for (std::size_t i = 0; i < runs.size(); ++i)
       gp << "scale_" << i + 1 << " = " << format(runs[i].scale) << "\nq0_" << i + 1 << " = '"
-         << format(results[i].q0, 3) << "'\nzeros_" << i + 1 << " = " << results[i].zero_count << '\n';
+         << format(results[i].q0, 3) << "'\ncode_q0_" << i + 1 << " = '" << format(results[i].code_q0, 3) << "'\nzeros_" << i + 1 << " = " << results[i].zero_count << '\n';
   }
   std::cout << "wrote fig8_eigenvalues.csv, fig8_summary.csv and fig8_scalar.csv in " << out.string() << " ("
             << format(seconds, 3) << " s)\n";

@@ -1,4 +1,4 @@
-// requires: fig3_q_drift fig3_q_drift_published fig3_q_drift_published_double fig4_5_q_distribution fig4_5_q_distribution_published fig6_convergence_published fig6_convergence_published_double fig7_radial_convergence_published fig7_radial_convergence_published_double
+// requires: fig3_q_drift fig3_q_drift_published fig3_q_drift_published_double fig4_5_q_distribution fig4_5_q_distribution_published fig6_convergence_published fig6_convergence_published_double fig7_radial_convergence_published fig7_radial_convergence_published_double fig8_hessian_spectrum_published fig8_hessian_spectrum_published_double
 // The reference code's configurations (--published, docs/figures.md) against symflow's: each check
 // is the property that the cause of a difference predicts, on the quick runs ctest makes first.
 #include <catch2/catch.hpp>
@@ -375,4 +375,78 @@ TEST_CASE("figure 7 as published, in float32: at μ = 10 most updates are smalle
   const double mismatch = rescaling_mismatch(runs, runs.q[2], runs.q[3]);
   INFO("float32, Q = " << runs.q[2] << " against " << runs.q[3] << ": " << mismatch);
   CHECK(mismatch > 1e-5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Figure 8. The reference code histograms the eigenvalues ≥ 10⁻³ of the Hessian of ‖Y − F‖² (twice
+// symflow's ½‖Y − F‖²) at the point reached, with its Q at θ₀ in the legends. At a zero-residual
+// minimum that Hessian is 2JᵀJ, J = ∂vec F/∂θ with m·n rows: the cut leaves out the d − mn zero
+// eigenvalues and keeps at most mn. Training in float32 stops at a loss of about 10⁻¹⁰ instead of
+// 10⁻²⁵, a point of the same minimum to about 10⁻⁵ in θ: the kept eigenvalues do not change visibly.
+
+namespace {
+
+/// fig8_summary.csv's rows of one activation, in the order of the scales.
+std::vector<std::size_t> fig8_rows(const Csv& summary, const std::string& activation) {
+  std::vector<std::size_t> rows;
+  for (std::size_t r = 0; r < summary.rows(); ++r)
+    if (summary.text(r, "activation") == activation) rows.push_back(r);
+  REQUIRE(rows.size() == 4);
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("figure 8 as published: the histograms keep the m·n nonzero eigenvalues, the legends are a·Q + b",
+          "[figures][published][fig8]") {
+  for (const std::string run : {"fig8_hessian_spectrum_published", "fig8_hessian_spectrum_published_double"}) {
+    const Csv summary(quick(run, "fig8_summary.csv"));
+    for (const std::string act : {"identity", "relu", "tanh", "sigmoid"})
+      for (std::size_t r : fig8_rows(summary, act)) {
+        INFO(run << " " << act << " s = " << summary.text(r, "scale"));
+        REQUIRE(summary.text(r, "configuration") == "published");
+        const double hn = summary.number(r, "hidden") * summary.number(r, "input");
+        const long mn = summary.integer(r, "output") * summary.integer(r, "input");
+        const auto [a, b] = act == "identity" || act == "relu" ? std::pair{2.0, 0.0}
+                            : act == "tanh"                    ? std::pair{2.0, -hn}
+                                                               : std::pair{1.0, -hn};
+        CHECK(summary.number(r, "code_q0") == Approx(a * summary.number(r, "q0") + b).epsilon(1e-9));
+        // Every eigenvalue of 2JᵀJ that the cut keeps is one of its mn nonzero ones, and no negative
+        // eigenvalue of the Hessian (the residual term) reaches the cut's size.
+        CHECK(summary.integer(r, "sum_count") <= mn);
+        CHECK(summary.integer(r, "sum_count") + summary.integer(r, "zero_count") == summary.integer(r, "parameters"));
+        CHECK(2 * summary.number(r, "lambda_min") > -1e-3);
+      }
+    // tanh at s = 0.001: Σcosh²V = hn + Σsinh²V ≈ hn, so its legend prints −hn whatever Q is.
+    const auto tanh = fig8_rows(summary, "tanh");
+    const double hn = summary.number(tanh[0], "hidden") * summary.number(tanh[0], "input");
+    CHECK(std::abs(summary.number(tanh[0], "code_q0") + hn) < 1e-3 * hn);
+    // The linear network: the centre of the kept eigenvalues grows with the code's Q (the paper's
+    // "correlates positively"), both growing with the scale.
+    const auto identity = fig8_rows(summary, "identity");
+    for (std::size_t j = 1; j < identity.size(); ++j) {
+      CHECK(summary.number(identity[j], "code_q0") > summary.number(identity[j - 1], "code_q0"));
+      CHECK(summary.number(identity[j], "sum_centre") > summary.number(identity[j - 1], "sum_centre"));
+    }
+  }
+}
+
+TEST_CASE("figure 8 as published: float32 training reaches the same minimum, and the same histogram",
+          "[figures][published][fig8]") {
+  const Csv f32(quick("fig8_hessian_spectrum_published", "fig8_summary.csv"));
+  const Csv f64(quick("fig8_hessian_spectrum_published_double", "fig8_summary.csv"));
+  REQUIRE(f32.rows() == f64.rows());
+  for (std::size_t r = 0; r < f32.rows(); ++r) {
+    INFO(f32.text(r, "activation") << " s = " << f32.text(r, "scale") << ": centre " << f32.text(r, "sum_centre")
+                                   << " (float32), " << f64.text(r, "sum_centre") << " (float64); loss "
+                                   << f32.text(r, "loss_final") << ", " << f64.text(r, "loss_final"));
+    REQUIRE(f32.text(r, "dtype") == "float");
+    REQUIRE(f64.text(r, "dtype") == "double");
+    // float32 stops well above float64's loss, at the rounding of its parameters (10⁻⁷ relative)…
+    CHECK(f32.number(r, "loss_final") > 100 * f64.number(r, "loss_final"));
+    CHECK(f32.number(r, "loss_final") < 1e-8);
+    // …on the same minimum: the kept eigenvalues have the same count and centre to 10⁻⁴.
+    CHECK(f32.integer(r, "sum_count") == f64.integer(r, "sum_count"));
+    CHECK(f32.number(r, "sum_centre") == Approx(f64.number(r, "sum_centre")).epsilon(1e-4));
+  }
 }
