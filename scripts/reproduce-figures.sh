@@ -63,11 +63,15 @@ run() {
 for f in "${figures[@]}"; do
   run "$f" "$f" "$@"
 done
-# The reference code's configurations (docs/figures.md#the-published-configurations): Figure 3 in
-# float32 as published and from the same draws in float64, Figures 4-5 with its draws and its Q.
+# The reference code's configurations (docs/figures.md#the-published-configurations): Figures 3, 6, 7
+# and 8 in float32 as published and from the same draws in float64, Figures 4-5 with its draws and its Q.
 run fig3_q_drift_published fig3_q_drift --published
 run fig3_q_drift_published_double fig3_q_drift --published --dtype double
 run fig4_5_q_distribution_published fig4_5_q_distribution --published
+for f in fig6_convergence fig7_radial_convergence fig8_hessian_spectrum; do
+  run "${f}_published" "$f" --published
+  run "${f}_published_double" "$f" --published --dtype double
+done
 rm -f "$out/.cpu"
 echo "all,$(elapsed "$all_start"),$( ((${#timer[@]})) && echo "$all_cpu")" >> "$out/timings.csv"
 echo "reproduce-figures: every figure is in $out; seconds per program (wall, CPU), on $(nproc) cores" \
