@@ -124,10 +124,19 @@ constexpr void check_has_quantity() {
                 "nothing: use teleport_to_steepest or teleport_to_flattest there");
 }
 
+/// The eigendecomposition of a symmetric matrix, always through the run-time-sized solver: Eigen's
+/// SelfAdjointEigenSolver costs 4–6 s of compile time per matrix type, and at the sizes of a hidden
+/// layer a fixed-size solver gains nothing, so each scalar type instantiates it once.
+template <class Derived>
+Eigen::SelfAdjointEigenSolver<Eigen::Matrix<typename Derived::Scalar, Dynamic, Dynamic>> symmetric_eigen(
+    const Eigen::MatrixBase<Derived>& s, int options = Eigen::ComputeEigenvectors) {
+  return Eigen::SelfAdjointEigenSolver<Eigen::Matrix<typename Derived::Scalar, Dynamic, Dynamic>>(s, options);
+}
+
 /// Symmetric function of a symmetric matrix through its eigendecomposition.
 template <class Matrix, class F>
 Matrix symmetric_function(const Matrix& s, F f) {
-  const Eigen::SelfAdjointEigenSolver<Matrix> eig(s);
+  const auto eig = symmetric_eigen(s);
   return eig.eigenvectors() * eig.eigenvalues().unaryExpr(f).asDiagonal() * eig.eigenvectors().transpose();
 }
 
@@ -206,7 +215,7 @@ auto gram_matrices(const Action& action, const Params& theta) {
 /// Smallest eigenvalue / largest of a symmetric positive semidefinite matrix, and its numerical rank.
 template <class Matrix>
 std::pair<double, Index> spd_condition(const Matrix& a) {
-  const Eigen::SelfAdjointEigenSolver<Matrix> eig(a, Eigen::EigenvaluesOnly);
+  const auto eig = symmetric_eigen(a, Eigen::EigenvaluesOnly);
   const auto& ev = eig.eigenvalues();
   const double top = static_cast<double>(ev.cwiseAbs().maxCoeff());
   const double eps = static_cast<double>(std::numeric_limits<typename Matrix::Scalar>::epsilon());
@@ -310,7 +319,7 @@ LayerSolve<typename Action::Group> solve_general_linear_layer(const Action& acti
     }
     auto [qa, qb] = gram_matrices(action, current);
     const Matrix rhs = target - (qa - qb);
-    const Eigen::SelfAdjointEigenSolver<Matrix> eig(Matrix(qa + qb));
+    const auto eig = symmetric_eigen(Matrix(qa + qb));
     const auto& v = eig.eigenvectors();
     const auto& lam = eig.eigenvalues();
     Matrix s = v.transpose() * rhs * v;
