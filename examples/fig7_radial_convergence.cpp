@@ -82,7 +82,7 @@ struct Result {
 /// Steps between progress reports.
 constexpr long report_every = 10000;
 
-/// Entries of x with x ≠ 0 whose update −step changes them when rounded to Scalar: |step| ≥ ½ulp(x).
+/// Whether the update x − step, rounded to Scalar, differs from x: |step| ≥ ½ulp(x) (ties aside).
 template <class Scalar>
 bool update_survives(double x, double step) {
   const Scalar w = Scalar(x);
@@ -165,7 +165,8 @@ static int run_example(int argc, char** argv) {
   double detail_q = 0.2;
   app.add_option("--out", out_dir, "output folder")->capture_default_str();
   sf::examples::add_seed_option(app, seed, "seed of Y");
-  app.add_flag("--quick", quick, "a short run at learning rate 1e-6 (20 000 steps) for the tests");
+  app.add_flag("--quick", quick,
+               "a short run for the tests: 20 000 steps at learning rate 1e-6 (with --published: at its 1e-5)");
   app.add_option("--lr", s.learning_rate, "learning rate (mean squared error)")->capture_default_str();
   app.add_option("--steps", s.steps, "gradient-descent steps")->capture_default_str();
   app.add_option("--q", qs, "values of Q = Tr[UᵀU + VᵀV] = Σ λ_i (λ_i = Q/5)")->capture_default_str();
