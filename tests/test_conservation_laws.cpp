@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <symflow/analysis/conservation_laws.hpp>
+#include <symflow/junction.hpp>
 #include <symflow/symflow.hpp>
 
 namespace sf = symflow;
@@ -96,9 +97,10 @@ struct ActivationClasses {
   sf::Index expected_laws = 0;
 };
 
-ActivationClasses activation_classes(const Relu2& net, const Eigen::VectorXd& theta, const Eigen::MatrixXd& x) {
-  const sf::Index n = net.input_size(), h = net.weight<1>(theta).rows(), m = net.output_size();
-  const Eigen::Array<bool, Eigen::Dynamic, Eigen::Dynamic> active = (net.weight<1>(theta) * x).array() > 0.0;
+/// For the first-layer weights W (h × n, no bias) of a two-layer ReLU network with m outputs.
+ActivationClasses activation_classes(const Eigen::MatrixXd& w, const Eigen::MatrixXd& x, sf::Index m) {
+  const sf::Index n = w.cols(), h = w.rows();
+  const Eigen::Array<bool, Eigen::Dynamic, Eigen::Dynamic> active = (w * x).array() > 0.0;
   ActivationClasses out;
   std::vector<bool> seen(static_cast<std::size_t>(h), false);
   for (sf::Index k = 0; k < h; ++k) {
@@ -293,7 +295,7 @@ TEST_CASE("Two-layer ReLU networks: one law per hidden unit once the data separa
           x.col(base + static_cast<sf::Index>(j)) << std::cos(mid), std::sin(mid);
         }
       }
-      const auto classes = activation_classes(net, theta, x);
+      const auto classes = activation_classes(net.weight<1>(theta), x, net.output_size());
       const sf::Index expected = classes.expected_laws;
       const auto count = sf::count_conservation_laws<depth>(sf::OutputGradientFields<Relu2>(net, x), theta);
       const auto known = sf::account_for_laws(count, theta, sf::ScalingImbalances<Relu2>(net));
@@ -350,7 +352,7 @@ TEST_CASE("Two-layer ReLU networks: where the count exceeds one law per unit", "
     net.weight<1>(theta).row(0) << -1.0, 0.0, 0.0;      // unit 0 sees −x₀ < 0 on every sample
     const auto count = sf::count_conservation_laws<depth>(sf::OutputGradientFields<Relu2>(net, x), theta);
     // (h − 1) + (n + m) when the other units are separated by the data, as they are for most draws.
-    CHECK(count.laws == activation_classes(net, theta, x).expected_laws);
+    CHECK(count.laws == activation_classes(net.weight<1>(theta), x, net.output_size()).expected_laws);
   }
 }
 
@@ -442,4 +444,33 @@ TEST_CASE("Counting refuses wrong inputs, naming them", "[conservation_laws][err
                     "symflow: coefficient vector c (one entry per field) has length 3, expected 4");
   CHECK_THROWS_WITH((sf::OutputGradientFields<Linear2>(net, Eigen::MatrixXd::Identity(3, 3))),
                     Catch::Contains("input X has shape 3x3, expected 2 rows"));
+}
+
+TEST_CASE("Layered models: the junction quantities account for the laws of a Sequential network",
+          "[conservation_laws][junction]") {
+  // Junction 1 → ReLU → 3: the per-unit rescale imbalance, h laws; 1 → identity → 3: the GL layer
+  // imbalance, h(h+1)/2 entries, all the laws of the linear two-layer count for h ≤ n + m.
+  using ReluNet = sf::Sequential<double, sf::Input<2>, sf::Dense<3>, sf::ReLU, sf::Dense<2>>;
+  using LinearNet = sf::Sequential<double, sf::Input<2>, sf::Dense<3>, sf::Identity, sf::Dense<2>>;
+  std::mt19937_64 rng(Catch::rngSeed());
+  const Eigen::MatrixXd x = sf::random_normal<Eigen::MatrixXd>(2, 24, rng);
+  for (int trial = 0; trial < 3; ++trial) {
+    const ReluNet relu;
+    const Eigen::VectorXd theta = sf::random_params(relu, rng);
+    const auto count = sf::count_conservation_laws<3>(sf::OutputGradientFields<ReluNet>(relu, x), theta);
+    const auto known = sf::account_for_laws(count, theta, sf::conserved<1>(relu));
+    // h = 3 unless the samples leave two units unseparated (see the activation classes above).
+    const auto& first = relu.layer<1>();
+    const Eigen::MatrixXd w = first.weight(theta.data() + relu.offset(1));
+    CHECK(count.laws == activation_classes(w, x, 2).expected_laws);
+    CHECK(known.explained == 3);
+    CHECK(known.violation < 1e-12);
+    const LinearNet linear;
+    const Eigen::VectorXd phi = sf::random_params(linear, rng);
+    const auto linear_count = sf::count_conservation_laws<3>(sf::OutputGradientFields<LinearNet>(linear, x), phi);
+    const auto linear_known = sf::account_for_laws(linear_count, phi, sf::conserved<1>(linear));
+    CHECK(linear_count.laws == linear_two_layer_laws(2, 3, 2));
+    CHECK(linear_known.explained == linear_count.laws);
+    CHECK(linear_known.violation < 1e-12);
+  }
 }

@@ -36,6 +36,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -253,6 +254,9 @@ struct LawAccounting {
 
 namespace detail {
 
+template <class T> struct is_tuple : std::false_type {};
+template <class... T> struct is_tuple<std::tuple<T...>> : std::true_type {};
+
 /// Entry-wise view of a quantity's value (scalar, vector or matrix).
 template <class V>
 void append_entries(const V& v, std::vector<double>& out) {
@@ -286,19 +290,25 @@ Eigen::MatrixXd quantity_gradients(const Q& q, const Eigen::VectorXd& theta) {
 }  // namespace detail
 
 /// Do the quantities q… (symflow quantities or the user's own, anything directional_derivative
-/// accepts) account for every law of `count` at θ? Their gradients at θ are projected on the law
+/// accepts, or tuples of them such as conserved<I>(net)) account for every law of `count` at θ? Their gradients at θ are projected on the law
 /// space (the orthogonal complement of the trace) and ranked with count's threshold: `explained`
 /// independent laws, `missing` = laws − explained, and `violation` says whether each is conserved.
 template <class... Q>
 LawAccounting account_for_laws(const ConservationLawCount& count, const Eigen::VectorXd& theta, const Q&... quantities) {
   detail::require_length("parameter vector θ", count.parameters, theta.size());
   Eigen::MatrixXd g(0, theta.size());
-  [[maybe_unused]] const auto append = [&](const auto& q) {
-    const Eigen::MatrixXd rows = detail::quantity_gradients(q, theta);
-    g.conservativeResize(g.rows() + rows.rows(), Eigen::NoChange);
-    g.bottomRows(rows.rows()) = rows;
+  // A tuple of quantities (what conserved<I>(net) returns for a junction of a layered model) counts
+  // as its members.
+  [[maybe_unused]] const auto append = [&](const auto& self, const auto& q) -> void {
+    if constexpr (detail::is_tuple<std::remove_cvref_t<decltype(q)>>::value) {
+      std::apply([&](const auto&... members) { (self(self, members), ...); }, q);
+    } else {
+      const Eigen::MatrixXd rows = detail::quantity_gradients(q, theta);
+      g.conservativeResize(g.rows() + rows.rows(), Eigen::NoChange);
+      g.bottomRows(rows.rows()) = rows;
+    }
   };
-  (append(quantities), ...);
+  (append(append, quantities), ...);
   LawAccounting out;
   out.laws = count.laws;
   out.quantities = g.rows();

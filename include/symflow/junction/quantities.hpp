@@ -87,6 +87,8 @@ class RescaleImbalance : public detail::JunctionBase<Net, I> {
            alpha_ * detail::outgoing_dots<units_at_compile_time>(b, this->template at<I + 2>(x), this->template at<I + 2>(y));
   }
   Value value(const Params& p) const { return form(p, p); }
+  /// d/dt Q(θ + tv) = B(θ, v) + B(v, θ), exact (what directional_derivative and the law counts use).
+  Value derivative(const Params& p, const Params& v) const { return form(p, v) + form(v, p); }
   static std::string name() { return "rescale"; }
 
  private:
@@ -135,6 +137,8 @@ class LinearImbalance : public detail::JunctionBase<Net, I> {
     return q;
   }
   Value value(const Params& p) const { return form(p, p); }
+  /// d/dt Q(θ + tv) = B(θ, v) + B(v, θ), exact (what directional_derivative and the law counts use).
+  Value derivative(const Params& p, const Params& v) const { return form(p, v) + form(v, p); }
   static std::string name() { return "linear_imbalance"; }
 };
 
@@ -173,6 +177,8 @@ class NormalizedScale : public detail::JunctionBase<Net, I> {
     else return Value::Constant(1, d.sum());
   }
   Value value(const Params& p) const { return form(p, p); }
+  /// d/dt Q(θ + tv) = B(θ, v) + B(v, θ), exact (what directional_derivative and the law counts use).
+  Value derivative(const Params& p, const Params& v) const { return form(p, v) + form(v, p); }
   static std::string name() { return "scale"; }
 };
 
@@ -206,6 +212,8 @@ class Translation : public detail::JunctionBase<Net, I> {
     return v;
   }
   Value value(const Params& p) const { return linear(p); }
+  /// Linear: d/dt Q(θ + tv) = A v.
+  Value derivative(const Params&, const Params& v) const { return linear(v); }
   static std::string name() { return "translation"; }
 };
 
