@@ -5,7 +5,7 @@
 set datafile separator ','
 set terminal pngcairo size 1800,900 noenhanced
 set output outdir.'/neural_mechanics.png'
-set multiplot layout 2,4 title 'Neural mechanics on Fashion-MNIST: conv 8 - ReLU - conv 16 - ReLU - dense 32 - BatchNorm - ReLU - dense 10, softmax cross-entropy, mini-batch SGD'
+set multiplot layout 2,4 title "Neural mechanics on Fashion-MNIST: conv 8 - ReLU - conv 16 - ReLU - dense 32 - BatchNorm - ReLU - dense 10, softmax cross-entropy, mini-batch SGD\ntop: measured (lines) and predicted by the exact discrete dynamics (circles); bottom: their relative difference"
 set grid
 configs = 'sgd sgd_wd momentum_wd'
 colour(c) = c eq 'sgd' ? '#1b9e77' : (c eq 'sgd_wd' ? '#d95f02' : '#7570b3')
@@ -18,16 +18,16 @@ do for [i = 1:4] {
   set xlabel 'step'
   unset logscale y
   set format y '%g'
-  set key below maxrows 2 font ',9'
-  plot for [c in configs] outdir.'/quantities.csv' using 2:(pick(c, 3 * i + 1)) skip 1 with lines lw 2 lc rgb colour(c) title c.' measured', \
-       for [c in configs] outdir.'/quantities.csv' using 2:(pick(c, 3 * i + 2)) skip 1 every 25 with points pt 6 ps 1.2 lc rgb colour(c) title c.' predicted'
+  set key below horizontal font ',10'
+  plot for [c in configs] outdir.'/quantities.csv' using 2:(pick(c, 3 * i + 1)) skip 1 with lines lw 2 lc rgb colour(c) title c, \
+       for [c in configs] outdir.'/quantities.csv' using 2:(pick(c, 3 * i + 2)) skip 1 every 25 with points pt 6 ps 1.2 lc rgb colour(c) notitle
 }
 do for [i = 1:4] {
-  set title word(names, i).': |Q_predicted - Q| / |Q| over all entries'
+  set title word(names, i).': |Q_pred - Q| / |Q| (all entries)'
   set xlabel 'step'
   set logscale y
   set format y '%.0e'
-  set key below maxrows 1 font ',9'
+  set key below horizontal font ',10'
   plot for [c in configs] outdir.'/quantities.csv' using 2:(positive(c, 3 * i + 3)) skip 1 with lines lw 1 lc rgb colour(c) title c
 }
 unset multiplot
