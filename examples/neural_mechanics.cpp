@@ -23,7 +23,8 @@
 // the translation, Σ_k Q_k for the others — and the relative difference ‖Q_pred − Q‖ / ‖Q‖ over all
 // entries), training.csv (loss on the training subset, test accuracy), summary.csv (worst relative
 // difference over every step, how far each quantity moved) and neural_mechanics.png. Exits with
-// status 1 when a prediction misses by more than --tolerance or a quantity that must move does not.
+// status 1 when a prediction misses by more than --tolerance, a quantity that must move does not,
+// or a configuration does not lower the training loss.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
