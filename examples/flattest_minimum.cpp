@@ -170,6 +170,8 @@ int run_example(int argc, char** argv) {
               << (p.accuracy >= 0 ? std::to_string(p.accuracy) : std::string("-")) << '\n';
     ok = ok && p.output_change <= 1e-9;
   }
+  sf::examples::close_csv(csv, out / "points.csv");
+  sf::examples::close_csv(search, out / "search.csv");
   if (!ok) {
     std::cerr << "flattest_minimum: a teleport changed the network's outputs\n";
     return 1;

@@ -158,6 +158,7 @@ int run_example(int argc, char** argv) {
     for (const Curve& c : curves)
       for (std::size_t i = 0; i < c.loss.size(); ++i)
         csv << c.problem << ',' << c.optimizer << ',' << c.variant << ',' << i << ',' << c.cpu[i] << ',' << c.loss[i] << '\n';
+    sf::examples::close_csv(csv, out / "curves.csv");
   }
   auto csv = sf::examples::open_csv(out / "summary.csv");
   csv << "problem,optimizer,variant,final_loss,target_loss,steps_to_target,cpu_to_target,total_cpu,teleports,"
@@ -187,6 +188,7 @@ int run_example(int argc, char** argv) {
       return 1;
     }
   }
+  sf::examples::close_csv(csv, out / "summary.csv");
   std::cout << "wrote " << (out / "curves.csv").string() << " and summary.csv\n";
   if (sf::examples::render("teleport_acceleration.gp", out))
     std::cout << "wrote " << (out / "teleport_acceleration.png").string() << "\n";

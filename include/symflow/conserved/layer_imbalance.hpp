@@ -108,6 +108,20 @@ class LayerImbalance {
   Model model_;
 };
 
+namespace detail {
+
+/// ‖W_i‖²_F (+ ‖b_i‖²) − ‖W_{i+1}‖²_F, accumulated wider than float: a difference of two nearly
+/// equal sums (symflow::sum_of_squares).
+template <int Layer, class Model, class D>
+accumulator_t<typename Model::Scalar> incoming_minus_outgoing(const Model& model, const Eigen::MatrixBase<D>& p) {
+  accumulator_t<typename Model::Scalar> q =
+      sum_of_squares(model.template weight<Layer>(p)) - sum_of_squares(model.template weight<Layer + 1>(p));
+  if constexpr (Model::has_bias) q += sum_of_squares(model.template bias<Layer>(p));
+  return q;
+}
+
+}  // namespace detail
+
 /// Tr Q_i = ‖W_i‖²_F (+ ‖b_i‖²) − ‖W_{i+1}‖²_F: the layer imbalance of Du et al. (2018), one
 /// streaming pass over the two layers (O(h(n_{i−1} + n_{i+1})), no matrix product).
 template <MlpModel Model, int Layer = 1>
@@ -124,13 +138,9 @@ class LayerImbalanceTrace {
   }
   const Model& model() const { return model_; }
 
-  /// A difference of two nearly equal sums: float data is summed in double (symflow::sum_of_squares).
   template <class D>
   Value value(const Eigen::MatrixBase<D>& p) const {
-    accumulator_t<Scalar> q =
-        sum_of_squares(model_.template weight<Layer>(p)) - sum_of_squares(model_.template weight<Layer + 1>(p));
-    if constexpr (Model::has_bias) q += sum_of_squares(model_.template bias<Layer>(p));
-    return static_cast<Scalar>(q);
+    return static_cast<Scalar>(detail::incoming_minus_outgoing<Layer>(model_, p));
   }
 
   template <class S>
@@ -165,10 +175,7 @@ class HalfTraceOutgoingMinusIncoming {
 
   template <class D>
   Value value(const Eigen::MatrixBase<D>& p) const {
-    accumulator_t<Scalar> q =
-        sum_of_squares(model_.template weight<Layer + 1>(p)) - sum_of_squares(model_.template weight<Layer>(p));
-    if constexpr (Model::has_bias) q -= sum_of_squares(model_.template bias<Layer>(p));
-    return static_cast<Scalar>(accumulator_t<Scalar>(0.5) * q);
+    return static_cast<Scalar>(accumulator_t<Scalar>(-0.5) * detail::incoming_minus_outgoing<Layer>(model_, p));
   }
 
   template <class S>
