@@ -38,6 +38,7 @@
 #include <symflow/symflow.hpp>
 
 #include "support/plot.hpp"
+#include "support/reference_q.hpp"
 #include "support/torch_draws.hpp"
 
 namespace sf = symflow;
@@ -71,21 +72,6 @@ sf::Moments sample(const Config& c, const Scheme& scheme, std::uint64_t seed, st
   return sf::elementwise_quantity_moments(net, scheme);
 }
 
-/// The reference code's Q of U (m×h) and V (n×h, its orientation), evaluated in double.
-template <class Act>
-double code_q(const sf::examples::TorchMatrix& u, const sf::examples::TorchMatrix& v) {
-  const double uu = u.cast<double>().squaredNorm();
-  double phi = 0;
-  for (Eigen::Index k = 0; k < v.size(); ++k) {
-    const double x = v.data()[k];
-    if constexpr (std::is_same_v<Act, sf::Identity>) phi += x * x;
-    else if constexpr (std::is_same_v<Act, sf::ReLU>) phi += x > 0 ? x * x : 0.0;
-    else if constexpr (std::is_same_v<Act, sf::Tanh>) phi += std::cosh(x) * std::cosh(x);
-    else phi += x + std::exp(x);
-  }
-  return (std::is_same_v<Act, sf::Sigmoid> ? uu / 2 : uu) - phi;
-}
-
 /// Q_code = a·Q + b with Q of eq. (48) (lower limit 0): the code's ΣΦ is 2ΣΦ for identity and
 /// ReLU, Σcosh²V = hn + 2ΣΦ for tanh (Φ = sinh²/2), ΣV + ΣeV = hn + ΣΦ for sigmoid (Φ = v + eᵛ − 1).
 struct Affine {
@@ -106,7 +92,7 @@ sf::Moments sample_published(const Config& c, long draws, std::vector<double>& q
     sf::examples::TorchGenerator generator(i * i);
     const auto u = generator.rand_then_normal(c.m, c.h, 0.0f, static_cast<float>(std::sqrt(1.0 / double(c.h))));
     const auto v = generator.rand_then_normal(c.n, c.h, 0.0f, static_cast<float>(std::sqrt(1.0 / double(c.n))));
-    return code_q<Act>(u, v);
+    return sf::examples::reference_code_q<Act>(u, v);
   });
   const sf::Moments m = sf::elementwise_quantity_moments(net, sf::XavierNormal{});
   const Affine t = code_q_affine(c.activation, double(c.h), double(c.n));

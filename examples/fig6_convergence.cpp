@@ -50,6 +50,7 @@
 #include "support/plot.hpp"
 #include "support/progress.hpp"
 #include "support/series.hpp"
+#include "support/reference_q.hpp"
 #include "support/torch_draws.hpp"
 
 namespace {
@@ -96,25 +97,6 @@ struct Result {
 /// Steps between progress reports.
 constexpr long report_every = 10000;
 
-/// The reference code's Q (utils.compute_Q) at θ, in double: ‖U‖² − ΣΦ_code(V) with ΣΦ_code = ‖V‖²,
-/// ‖max(V, 0)‖², Σcosh²V (identity, ReLU, tanh) and ½‖U‖² − ΣV − ΣeV (sigmoid).
-template <class Act>
-double code_q(const Eigen::VectorXd& theta) {
-  const sf::TwoLayer<double, Act, n_in, n_hidden, n_out> net;
-  const auto u = net.template weight<2>(theta);
-  const auto v = net.template weight<1>(theta);
-  double f1 = u.squaredNorm(), f2 = 0;
-  for (Eigen::Index k = 0; k < v.size(); ++k) {
-    const double x = v.data()[k];
-    if constexpr (std::is_same_v<Act, sf::Identity>) f2 += x * x;
-    else if constexpr (std::is_same_v<Act, sf::ReLU>) f2 += x > 0 ? x * x : 0.0;
-    else if constexpr (std::is_same_v<Act, sf::Tanh>) f2 += std::cosh(x) * std::cosh(x);
-    else f2 += x + std::exp(x);
-  }
-  if constexpr (std::is_same_v<Act, sf::Sigmoid>) f1 /= 2;
-  return f1 - f2;
-}
-
 /// Scalar: float (PyTorch's default, that of --published) or double.
 template <class Scalar, class Act, class Loss>
 Result train(const Run& run, const Settings& s, const Loss& loss, const Targets& y_double,
@@ -134,7 +116,9 @@ Result train(const Run& run, const Settings& s, const Loss& loss, const Targets&
 
   Result r;
   r.q0 = double(q.value(theta));
-  r.code_q0 = code_q<Act>(theta.template cast<double>());
+  const sf::TwoLayer<double, Act, n_in, n_hidden, n_out> in_double;
+  const Eigen::VectorXd theta0 = theta.template cast<double>();
+  r.code_q0 = sf::examples::reference_code_q<Act>(in_double.template weight<2>(theta0), in_double.template weight<1>(theta0));
   double drift_bound = 0;
   const auto start = std::chrono::steady_clock::now();
   auto record = [&](const sf::Snapshot<typename Net::Params>& snap) {

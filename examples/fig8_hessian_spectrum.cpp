@@ -49,6 +49,7 @@
 
 #include "support/plot.hpp"
 #include "support/series.hpp"
+#include "support/reference_q.hpp"
 #include "support/torch_draws.hpp"
 
 namespace {
@@ -91,24 +92,6 @@ struct Result {
   double seconds = 0;
 };
 
-/// The reference code's Q (utils.compute_Q) at θ: ‖U‖² − ΣΦ_code(V) with ΣΦ_code = ‖V‖², ‖max(V, 0)‖²,
-/// Σcosh²V (identity, ReLU, tanh) and ½‖U‖² − ΣV − ΣeV (sigmoid).
-template <class Act, class Net>
-double code_q(const Net& net, const Eigen::VectorXd& theta) {
-  const auto u = net.template weight<2>(theta);
-  const auto v = net.template weight<1>(theta);
-  double f1 = u.squaredNorm(), f2 = 0;
-  for (Eigen::Index k = 0; k < v.size(); ++k) {
-    const double x = v.data()[k];
-    if constexpr (std::is_same_v<Act, sf::Identity>) f2 += x * x;
-    else if constexpr (std::is_same_v<Act, sf::ReLU>) f2 += x > 0 ? x * x : 0.0;
-    else if constexpr (std::is_same_v<Act, sf::Tanh>) f2 += std::cosh(x) * std::cosh(x);
-    else f2 += x + std::exp(x);
-  }
-  if constexpr (std::is_same_v<Act, sf::Sigmoid>) f1 /= 2;
-  return f1 - f2;
-}
-
 /// Gradient descent in Scalar on the mean squared error from θ; returns the point reached, in double.
 template <class Scalar, class Act>
 Eigen::VectorXd train(const Settings& s, const Eigen::MatrixXd& y, const Eigen::VectorXd& theta0, long steps) {
@@ -132,7 +115,7 @@ Result analyse(const Run& run, const Settings& s, const Eigen::MatrixXd& y, bool
   const auto start = std::chrono::steady_clock::now();
   Result r;
   r.q0 = q.value(run.theta0);
-  r.code_q0 = code_q<Act>(net, run.theta0);
+  r.code_q0 = sf::examples::reference_code_q<Act>(net.template weight<2>(run.theta0), net.template weight<1>(run.theta0));
   const typename Net::Params theta =
       single ? train<float, Act>(s, y, run.theta0, run.steps) : train<double, Act>(s, y, run.theta0, run.steps);
   r.q_final = q.value(theta);
