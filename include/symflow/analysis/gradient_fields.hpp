@@ -147,6 +147,27 @@ double lie_bracket_scale(const F& fields, const Eigen::VectorXd& theta, const st
   return detail::nested_bracket<MaxDepth, 0>(fields, VectorOf<double>(theta), c, 0, +1).norm();
 }
 
+namespace detail {
+
+/// Σ_j ∇_θ ⟨G_j, F(θ; x_j)⟩ in scalar T, the pull-back both model families compute: one forward
+/// pass over X, G = output_weights(pass) (m × k), one backward pass.
+template <class T, class Model, class Input, class OutputWeights>
+VectorOf<T> pull_back_outputs(const Model& model_in_double, const Input& x_in_double, const VectorOf<T>& theta,
+                              OutputWeights&& output_weights) {
+  const auto model = model_in_double.template cast<T>();
+  using M = std::remove_const_t<decltype(model)>;
+  const typename M::Params p = theta;
+  const Eigen::Matrix<T, Model::input_width, Dynamic> x = x_in_double.template cast<T>();
+  typename M::template ForwardPass<Dynamic> pass;
+  model.forward(p, x, pass);
+  const typename M::template Features<M::depth, Dynamic> g = output_weights(pass);
+  typename M::Params grad(p.size());
+  model.backward(p, pass, g, grad);
+  return grad;
+}
+
+}  // namespace detail
+
 /// X_{i,j}(θ) = ∇_θ F_i(θ; x_j) for every output i and every input column x_j: the gradient fields
 /// of all losses of the model's output and all targets at these inputs. Field (i, j) has index
 /// i + m·j, so c reshaped column-major to m × k is the output gradient ∂ℓ/∂F that back-propagation
@@ -175,17 +196,9 @@ class OutputGradientFields {
   template <class T>
   VectorOf<T> combination(const VectorOf<T>& theta, const Eigen::VectorXd& c) const {
     detail::check_combination(*this, theta.size(), c.size());
-    const auto model = model_.template cast<T>();
-    using M = std::remove_const_t<decltype(model)>;
-    const typename M::Params p = theta;
-    const Eigen::Matrix<T, Model::input_width, Dynamic> x = x_.template cast<T>();
-    typename M::template ForwardPass<Dynamic> pass;
-    model.forward(p, x, pass);
-    const typename M::template Features<M::depth, Dynamic> g =
-        Eigen::Map<const Eigen::MatrixXd>(c.data(), model_.output_size(), x_.cols()).template cast<T>();
-    typename M::Params grad(p.size());
-    model.backward(p, pass, g, grad);
-    return grad;
+    return detail::pull_back_outputs(model_, x_, theta, [&](const auto&) {
+      return Eigen::Map<const Eigen::MatrixXd>(c.data(), model_.output_size(), x_.cols()).template cast<T>();
+    });
   }
 
  private:
@@ -220,18 +233,12 @@ class LossGradientFields {
   template <class T>
   VectorOf<T> combination(const VectorOf<T>& theta, const Eigen::VectorXd& c) const {
     detail::check_combination(*this, theta.size(), c.size());
-    const auto model = model_.template cast<T>();
-    using M = std::remove_const_t<decltype(model)>;
-    const typename M::Params p = theta;
-    const Eigen::Matrix<T, Model::input_width, Dynamic> x = x_.template cast<T>();
-    const Eigen::Matrix<T, Model::output_width, Dynamic> y = y_.template cast<T>();
-    typename M::template ForwardPass<Dynamic> pass;
-    model.forward(p, x, pass);
-    typename M::template Features<M::depth, Dynamic> g = loss_.gradient(pass.output(), y);
-    for (Index j = 0; j < g.cols(); ++j) g.col(j) *= T(c[j]);
-    typename M::Params grad(p.size());
-    model.backward(p, pass, g, grad);
-    return grad;
+    return detail::pull_back_outputs(model_, x_, theta, [&](const auto& pass) {
+      const Eigen::Matrix<T, Model::output_width, Dynamic> y = y_.template cast<T>();
+      Eigen::Matrix<T, Model::output_width, Dynamic> g = loss_.gradient(pass.output(), y);
+      for (Index j = 0; j < g.cols(); ++j) g.col(j) *= T(c[j]);
+      return g;
+    });
   }
 
  private:
