@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "symflow/io/data_file_error.hpp"
+#include "symflow/io/file_bytes.hpp"
 
 namespace symflow {
 
@@ -98,27 +99,6 @@ inline std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> bytes, con
     if (rc != Z_OK) throw DataFileError(name, message("could not be decompressed"));
   }
   return out;
-}
-
-/// The whole content of the file at `path`. Throws DataFileError when it cannot be opened or read.
-inline std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
-  errno = 0;
-  const auto close = [](std::FILE* f) { std::fclose(f); };
-  const std::unique_ptr<std::FILE, decltype(close)> file(std::fopen(path.c_str(), "rb"), close);
-  if (!file) throw DataFileError(path, std::string("cannot be opened: ") + std::strerror(errno));
-  std::vector<std::uint8_t> bytes;
-  std::vector<std::uint8_t> chunk(std::size_t{1} << 20);
-  for (;;) {
-    errno = 0;
-    const std::size_t n = std::fread(chunk.data(), 1, chunk.size(), file.get());
-    bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
-    if (n < chunk.size()) {
-      if (std::ferror(file.get()))
-        throw DataFileError(path, std::string("cannot be read: ") + (errno ? std::strerror(errno) : "read error"));
-      break;
-    }
-  }
-  return bytes;
 }
 
 /// The content of the file at `path`, decompressed when it is gzip-compressed (starts with 1f 8b)
