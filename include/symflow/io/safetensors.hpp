@@ -149,7 +149,9 @@ inline std::uint64_t json_extent(const nlohmann::json& v, const std::string& wha
 }
 
 /// Parses the header text, refusing any JSON object that names a key twice (JSON parsers keep
-/// one of the two silently; the format has one entry per tensor).
+/// one of the two silently; the format has one entry per tensor) and any nesting deeper than the
+/// format's (header → entry → array of numbers): such values are not even built, so neither
+/// memory nor the recursion of later JSON operations grows with a hostile file's depth.
 inline nlohmann::json parse_header_json(const char* begin, const char* end, const std::string& file) {
   struct Object {
     std::set<std::string> keys;
@@ -158,8 +160,14 @@ inline nlohmann::json parse_header_json(const char* begin, const char* end, cons
   std::vector<Object> open;
   std::string last_key, duplicate, duplicate_context;
   std::size_t duplicate_depth = 0;
-  const nlohmann::json::parser_callback_t check = [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+  bool too_deep = false;
+  const nlohmann::json::parser_callback_t check = [&](int depth, nlohmann::json::parse_event_t event,
+                                                      nlohmann::json& parsed) {
     using E = nlohmann::json::parse_event_t;
+    if ((event == E::object_start || event == E::array_start) && depth >= 3) {
+      too_deep = true;
+      return false;  // discard the value and everything inside it
+    }
     if (event == E::object_start) {
       open.push_back({{}, last_key});
     } else if (event == E::object_end) {
@@ -181,7 +189,12 @@ inline nlohmann::json parse_header_json(const char* begin, const char* end, cons
   } catch (const nlohmann::json::exception& e) {
     throw DataFileError(file, std::string("has a header that is not valid JSON: ") + e.what());
   }
+  if (too_deep)
+    throw DataFileError(file, "has a header nested deeper than a safetensors header is (an object of entries whose "
+                              "values are strings or arrays of numbers)");
   if (!duplicate.empty()) {
+    if (duplicate_depth == 1 && duplicate == "__metadata__")
+      throw DataFileError(file, "has two __metadata__ entries in its header");
     if (duplicate_depth == 1)
       throw DataFileError(file, "names the tensor '" + duplicate + "' twice in its header");
     throw DataFileError(file, "has the key '" + duplicate + "' twice in the header entry '" + duplicate_context + "'");
