@@ -22,6 +22,9 @@ namespace {
 using TorchMlp = sf::Sequential<double, sf::Input<4>, sf::Dense<6, sf::WithBias>, sf::ReLU, sf::Dense<5>, sf::Tanh,
                                 sf::Dense<3, sf::WithBias>>;
 using TorchConv = sf::Sequential<double, sf::Input<2, 5, 5>, sf::Conv2d<3, 3, 2, 1>, sf::ReLU, sf::Dense<4, sf::WithBias>>;
+// Conv → BatchNorm → ReLU → conv → ReLU → dense → LayerNorm → tanh → dense, ε = 1e-5 as in PyTorch.
+using TorchNorm = sf::Sequential<double, sf::Input<2, 5, 5>, sf::Conv2d<4, 3, 1, 1>, sf::BatchNorm, sf::ReLU, sf::Conv2d<3, 3, 2, 1>,
+                                 sf::ReLU, sf::Dense<6, sf::WithBias>, sf::LayerNorm, sf::Tanh, sf::Dense<4, sf::WithBias>>;
 using NormResidual = sf::Sequential<double, sf::Input<4>, sf::Dense<6>, sf::LayerNorm, sf::Residual<sf::Dense<6>, sf::ReLU>,
                                     sf::Dense<3, sf::WithBias>>;
 using Biased = sf::BiasedMlp<double, sf::Tanh, 4, 6, 3>;
@@ -365,7 +368,7 @@ TEST_CASE("a state dict that does not fit the model is refused, naming the tenso
                         Catch::Contains("elementwise_affine=False"));
 }
 
-TEST_CASE("symflow computes what PyTorch computes from the same weights", "[safetensors][torch]") {
+TEST_CASE("symflow computes what PyTorch computes from the same weights: outputs, and the gradient through normalisation layers", "[safetensors][torch]") {
   // The fixtures: float32 state dicts; inputs and PyTorch's outputs in float64 from the same weights.
   const sf::SafetensorsFile torch = sf::read_safetensors(data_file("torch_outputs.safetensors"));
   const double tolerance = 1e-12;  // relative, in double; rounding differences are ~1e-16
@@ -382,6 +385,32 @@ TEST_CASE("symflow computes what PyTorch computes from the same weights", "[safe
   CHECK(conv_out.cols() == 5);
   CHECK(worst_relative(conv_out, samples_as_columns(torch, "conv_output")) <= tolerance);
 
+  // Normalisation layers and softmax cross-entropy: the loss and every parameter's gradient.
+  const sf::SafetensorsFile norm_reference = sf::read_safetensors(data_file("torch_norm_gradient.safetensors"));
+  const TorchNorm norm(sf::Conv2d<4, 3, 1, 1>{}, sf::BatchNorm{.epsilon = 1e-5}, sf::ReLU{}, sf::Conv2d<3, 3, 2, 1>{}, sf::ReLU{},
+                       sf::Dense<6, sf::WithBias>{}, sf::LayerNorm{.epsilon = 1e-5}, sf::Tanh{}, sf::Dense<4, sf::WithBias>{});
+  const TorchNorm::Params np = sf::read_state_dict(norm, data_file("torch_norm.safetensors"));
+  const sf::Objective objective(norm, sf::SoftmaxCrossEntropy{}, samples_as_columns(norm_reference, "norm_input"),
+                                samples_as_columns(norm_reference, "norm_target"));
+  const double torch_loss = norm_reference.tensors.at("norm_loss").values.at(0);
+  CHECK(std::abs(objective.value(np) - torch_loss) <= tolerance * torch_loss);
+  const sf::SafetensorsFile gradient = sf::state_dict_from_params(norm, objective.gradient(np));
+  CHECK(gradient.tensors.size() == 8);  // weight and bias of two convolutions and two dense layers
+  // Relative to the largest entry of the whole gradient: the first convolution's bias feeds a
+  // BatchNorm, which removes it, so its gradient is zero up to rounding in both codes.
+  const auto entries = [](const sf::SafetensorsTensor& t) {
+    return Eigen::Map<const Eigen::VectorXd>(t.values.data(), static_cast<sf::Index>(t.values.size()));
+  };
+  double scale = 0;
+  for (const auto& [name, tensor] : gradient.tensors) scale = std::max(scale, entries(tensor).cwiseAbs().maxCoeff());
+  for (const auto& [name, tensor] : gradient.tensors) {
+    INFO(name);
+    const auto& want = norm_reference.tensors.at(name);
+    CHECK(tensor.shape == want.shape);
+    CHECK((entries(tensor) - entries(want)).cwiseAbs().maxCoeff() <= tolerance * scale);
+  }
+  CHECK(entries(gradient.tensors.at("0.bias")).cwiseAbs().maxCoeff() <= 1e-14 * scale);
+
   // File → θ → file gives PyTorch's file back byte for byte.
   const auto same_bytes = [](const auto& net, const char* name) {
     INFO(name);
@@ -391,6 +420,7 @@ TEST_CASE("symflow computes what PyTorch computes from the same weights", "[safe
   };
   same_bytes(mlp, "torch_mlp.safetensors");
   same_bytes(conv, "torch_conv.safetensors");
+  same_bytes(norm, "torch_norm.safetensors");
 
   // PyTorch's own float16 and bfloat16 conversions of chosen patterns agree with the decoder.
   for (const char* kind : {"f16", "bf16"}) {

@@ -8,6 +8,13 @@ needs PyTorch (Debian: python3-torch) and writes, with fixed seeds:
                           Linear(6, 5, bias=False), Tanh(), Linear(5, 3))
   torch_conv.safetensors  state_dict (float32) of nn.Sequential(Conv2d(2, 3, 3, stride=2,
                           padding=1), ReLU(), Flatten(), Linear(27, 4))
+  torch_norm.safetensors  state_dict (float32) of nn.Sequential(Conv2d(2, 4, 3, padding=1),
+                          BatchNorm2d(4, affine=False, track_running_stats=False), ReLU(),
+                          Conv2d(4, 3, 3, stride=2, padding=1), ReLU(), Flatten(), Linear(27, 6),
+                          LayerNorm(6, elementwise_affine=False), Tanh(), Linear(6, 4))
+  torch_norm_gradient.safetensors  for that model in float64: norm_input (5, 2, 5, 5), norm_target
+                          (5, 4) one-hot, norm_loss (nn.CrossEntropyLoss, mean over the batch)
+                          and the loss gradient of every parameter under its state-dict name
   torch_outputs.safetensors  float64 inputs and the models' outputs, computed in float64 from
                           the same float32 weights (model.double() converts them exactly):
                           mlp_input (7, 4), mlp_output (7, 3), conv_input (5, 2, 5, 5),
@@ -90,13 +97,28 @@ def main():
         mlp_output = mlp.double()(mlp_input)
         conv_output = conv.double()(conv_input)
 
+    # Normalisation layers (ε = 1e-5, PyTorch's default) and a softmax head: the loss gradient.
+    norm = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4, affine=False, track_running_stats=False),
+                         nn.ReLU(), nn.Conv2d(4, 3, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(27, 6), nn.LayerNorm(6, elementwise_affine=False), nn.Tanh(), nn.Linear(6, 4))
+    save(out / "torch_norm.safetensors", norm.state_dict())
+    norm = norm.double()
+    norm_input = torch.randn(5, 2, 5, 5, dtype=torch.float64)
+    labels = torch.tensor([0, 3, 1, 1, 2])
+    loss = nn.CrossEntropyLoss()(norm(norm_input), labels)
+    loss.backward()
+    norm_gradient = {"norm_input": norm_input, "norm_loss": loss.detach().reshape(1),
+                     "norm_target": nn.functional.one_hot(labels, 4).double()}
+    norm_gradient.update({name: p.grad for name, p in norm.named_parameters()})
+    save(out / "torch_norm_gradient.safetensors", norm_gradient)
+
     rng = torch.Generator().manual_seed(7)
     f16 = special_bits(torch.float16, rng)
     bf16 = special_bits(torch.bfloat16, rng)
     save(out / "torch_outputs.safetensors", {
         "mlp_input": mlp_input, "mlp_output": mlp_output, "conv_input": conv_input, "conv_output": conv_output,
         "f16_values": f16, "f16_as_f64": f16.double(), "bf16_values": bf16, "bf16_as_f64": bf16.double()})
-    for name in ("torch_mlp", "torch_conv", "torch_outputs"):
+    for name in ("torch_mlp", "torch_conv", "torch_norm", "torch_norm_gradient", "torch_outputs"):
         print(out / (name + ".safetensors"), (out / (name + ".safetensors")).stat().st_size, "bytes")
 
 
