@@ -1,4 +1,4 @@
-// expect: symflow::symmetry: hidden layers are numbered 1
+// expect: symflow::symmetry: this index names no junction of the model
 // A one-hidden-layer net has no hidden layer 2: the message blames the index, whatever the activation
 // (tanh has no linear symmetry either, and must not be what the first error talks about).
 #include <symflow/symflow.hpp>

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "symflow/core/config.hpp"
+#include "symflow/model/sequential.hpp"
 
 namespace symflow {
 
@@ -28,11 +29,32 @@ decltype(auto) junction_activation(const Model& model) {
 }
 }  // namespace detail
 
-/// The number of junctions (hidden layers) of a model: Model::depth − 1 for a stack of dense layers.
-template <class Model>
-inline constexpr int junction_count = Model::depth - 1;
+/// Whether I names a junction of Model: hidden layers 1, …, depth − 1 of a stack of dense layers.
+/// A model with another layout specialises it together with junction<Model, I>.
+template <class Model, int I>
+inline constexpr bool is_junction = I >= 1 && I <= Model::depth - 1;
 
-/// Junction I (1 ≤ I ≤ junction_count<Model>) of a model with Mlp's interface.
+namespace detail {
+template <class Model, int I, int Last, int... Kept>
+struct collect_junctions {
+  using type = typename std::conditional_t<is_junction<Model, I>, collect_junctions<Model, I + 1, Last, Kept..., I>,
+                                           collect_junctions<Model, I + 1, Last, Kept...>>::type;
+};
+template <class Model, int Last, int... Kept>
+struct collect_junctions<Model, Last, Last, Kept...> {
+  using type = std::integer_sequence<int, Kept...>;
+};
+}  // namespace detail
+
+/// The junctions of a model in increasing order, as std::integer_sequence<int, I…>.
+template <class Model>
+using junction_indices = typename detail::collect_junctions<Model, 1, Model::depth + 1>::type;
+
+/// The number of junctions of a model (Model::depth − 1 for a stack of dense layers).
+template <class Model>
+inline constexpr int junction_count = static_cast<int>(junction_indices<Model>::size());
+
+/// Junction I (is_junction<Model, I>) of a model with Mlp's interface.
 template <class Model, int I>
 struct junction {
   using Scalar = typename Model::Scalar;
@@ -51,6 +73,48 @@ struct junction {
   template <class P> static auto in_bias(const Model& m, P& p) { return m.template bias<I>(p); }
   /// W_{i+1}: π(g)⁻¹ multiplies it from the right.
   template <class P> static auto out_weight(const Model& m, P& p) { return m.template weight<I + 1>(p); }
+};
+
+// A Sequential's junctions are named, as in symflow::conserved<I>, by their incoming layer I: a Dense
+// layer that an activation (layer I + 1) and a Dense layer (I + 2) follow. Convolutions act on
+// channels and normalisation layers on scales: their symmetries are those of symflow/junction.hpp.
+namespace detail {
+template <class Net, int I>
+consteval bool is_dense_junction() {
+  if constexpr (I >= 1 && I + 2 <= Net::num_layers) {
+    using In = typename Net::template Layer<I>;
+    using Act = typename Net::template Layer<I + 1>;
+    using Out = typename Net::template Layer<I + 2>;
+    return requires { requires In::is_dense; } && requires { typename Act::ActivationType; } &&
+           requires { requires Out::is_dense; };
+  } else {
+    return false;
+  }
+}
+}  // namespace detail
+
+template <class S, class InputShape, class... Specs, int I>
+inline constexpr bool is_junction<Sequential<S, InputShape, Specs...>, I> =
+    detail::is_dense_junction<Sequential<S, InputShape, Specs...>, I>();
+
+template <class S, class InputShape, class... Specs, int I>
+struct junction<Sequential<S, InputShape, Specs...>, I> {
+  using Model = Sequential<S, InputShape, Specs...>;
+  static_assert(is_junction<Model, I>,
+                "symflow: a junction of a Sequential is named by its incoming Dense layer I, which an activation "
+                "(layer I + 1) and a Dense layer (layer I + 2) follow; for a convolution or a normalisation layer "
+                "use symflow::conserved<I> and the junction actions of symflow/junction.hpp");
+  using Scalar = S;
+  using Params = typename Model::Params;
+  using Activation = typename Model::template Layer<I + 1>::ActivationType;
+  static constexpr int width = Model::template Layer<I>::out_width;
+  static constexpr bool has_bias = Model::template Layer<I>::has_bias;
+
+  static Index hidden(const Model& m) { return m.template layer<I>().out_units(); }
+  static const Activation& activation(const Model& m) { return m.template layer<I + 1>().activation(); }
+  template <class P> static auto in_weight(const Model& m, P& p) { return m.template weight<I>(p); }
+  template <class P> static auto in_bias(const Model& m, P& p) { return m.template bias<I>(p); }
+  template <class P> static auto out_weight(const Model& m, P& p) { return m.template weight<I + 2>(p); }
 };
 
 }  // namespace symflow

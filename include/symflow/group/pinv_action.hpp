@@ -260,6 +260,9 @@ detail::DynamicMatrix<typename DZ::Scalar> pseudoinverse_representation_derivati
 template <class Model, int Layer = Model::depth - 1>
 class PseudoinverseAction : public detail::HiddenLayer<Model, Layer> {
   using Base = detail::HiddenLayer<Model, Layer>;
+  static_assert(MlpModel<Model>,
+                "symflow::PseudoinverseAction: the pseudoinverse action computes its block input through the dense "
+                "layers of an Mlp, BiasedMlp or TwoLayer; it does not act on a Sequential yet");
 
  public:
   using typename Base::Params;

@@ -34,7 +34,7 @@ struct action_of {
 };
 
 template <class Model, int Layer>
-inline constexpr bool is_hidden_layer = Layer >= 1 && Layer <= junction_count<Model>;
+inline constexpr bool is_hidden_layer = is_junction<Model, Layer>;
 
 template <class Model, int Layer>
 struct junction_has_linear_symmetry : std::false_type {};
@@ -47,8 +47,10 @@ struct junction_has_linear_symmetry<Model, Layer>
 template <class Model, int Layer, bool InRange = is_hidden_layer<Model, Layer>>
 struct deduce_symmetry {
   static_assert(InRange,
-                "symflow::symmetry: hidden layers are numbered 1, …, L − 1 (hidden layer i sits between W_i and "
-                "W_{i+1}); this layer index is out of range for the model");
+                "symflow::symmetry: this index names no junction of the model: hidden layers of an Mlp are numbered "
+                "1, …, L − 1 (hidden layer i sits between W_i and W_{i+1}); a junction of a Sequential is named by "
+                "its incoming Dense layer I, which an activation and a Dense layer follow (convolutions and "
+                "normalisation layers have the channel and scale symmetries of symflow/junction.hpp, conserved<I>)");
   using type = void;
 };
 template <class Model, int Layer>
@@ -69,13 +71,13 @@ template <class Model, class Layers>
 struct deduce_product_symmetry;
 template <class Model, int... I>
 struct deduce_product_symmetry<Model, std::integer_sequence<int, I...>> {
-  using type = ProductAction<typename deduce_symmetry<Model, I + 1>::type...>;
+  using type = ProductAction<typename deduce_symmetry<Model, I>::type...>;
 };
 
 template <class Model>
 inline constexpr bool every_junction_has_linear_symmetry = []<int... I>(std::integer_sequence<int, I...>) {
-  return (junction_has_linear_symmetry<Model, I + 1>::value && ...);
-}(std::make_integer_sequence<int, junction_count<Model>>{});
+  return (junction_has_linear_symmetry<Model, I>::value && ...);
+}(junction_indices<Model>{});
 
 }  // namespace detail
 
@@ -85,10 +87,9 @@ inline constexpr bool every_junction_has_linear_symmetry = []<int... I>(std::int
 template <class Model, int Layer = 1>
 using Symmetry = typename detail::deduce_symmetry<Model, Layer>::type;
 
-/// The product of the symmetries of all hidden layers 1, …, L − 1 (eq. 17).
+/// The product of the symmetries of all hidden layers 1, …, L − 1 (eq. 17), of all junctions.
 template <class Model>
-using ProductSymmetry =
-    typename detail::deduce_product_symmetry<Model, std::make_integer_sequence<int, junction_count<Model>>>::type;
+using ProductSymmetry = typename detail::deduce_product_symmetry<Model, junction_indices<Model>>::type;
 
 /// The linear symmetry of hidden layer `Layer` of `model`.
 template <int Layer = 1, class Model>
@@ -110,8 +111,8 @@ auto product_symmetry(const Model& model) {
                 "have one, or the nonlinear symflow::PseudoinverseAction");
   if constexpr (detail::every_junction_has_linear_symmetry<Model>) {
     return [&]<int... I>(std::integer_sequence<int, I...>) {
-      return ProductSymmetry<Model>(Symmetry<Model, I + 1>(model)...);
-    }(std::make_integer_sequence<int, junction_count<Model>>{});
+      return ProductSymmetry<Model>(Symmetry<Model, I>(model)...);
+    }(junction_indices<Model>{});
   }
 }
 

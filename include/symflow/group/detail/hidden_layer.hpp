@@ -30,10 +30,12 @@ template <class Model, int Layer>
 constexpr bool check_hidden_layer_index() {
   static_assert(LayeredModel<Model>,
                 "symflow: hidden-layer actions need a layered model such as symflow::Mlp or symflow::BiasedMlp");
-  static_assert(Layer >= 1 && Layer <= junction_count<Model>,
-                "symflow: hidden layers are numbered 1, …, L − 1 (hidden layer i sits between W_i and W_{i+1}); "
-                "this layer index is out of range for the model");
-  return Layer >= 1 && Layer <= junction_count<Model>;
+  static_assert(is_junction<Model, Layer>,
+                "symflow: this index names no junction of the model: hidden layers of an Mlp are numbered 1, …, "
+                "L − 1 (hidden layer i sits between W_i and W_{i+1}); a junction of a Sequential is named by its "
+                "incoming Dense layer I, which an activation and a Dense layer follow (convolutions and normalisation "
+                "layers have the channel and scale symmetries of symflow/junction.hpp, conserved<I>)");
+  return is_junction<Model, Layer>;
 }
 
 template <class Model, int Layer, bool = check_hidden_layer_index<Model, Layer>()>

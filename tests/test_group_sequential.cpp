@@ -1,0 +1,73 @@
+// Specification of the linear symmetries of a model composed from layers: a junction of a
+// Sequential is (Dense layer I, activation I + 1, Dense layer I + 2), named by its incoming layer as
+// in symflow::conserved<I>; its group is the one its activation declares, whatever the other
+// junctions' activations are, and symmetry<I>, product_symmetry and orbit_dimension act on it as on
+// the hidden layers of an Mlp with the same θ layout.
+#include "group_support.hpp"
+
+#include <symflow/analysis/orbit.hpp>
+
+namespace sf = symflow;
+namespace st = symflow::testing;
+
+namespace {
+
+// ReLU (scaling of 4 units) at junction 1, the identity (GL_5, with bias) at junction 3.
+using Mixed = sf::Sequential<double, sf::Input<3>, sf::Dense<4, sf::WithBias>, sf::ReLU, sf::Dense<5, sf::WithBias>,
+                             sf::Identity, sf::Dense<2, sf::WithBias>>;
+// The same layers as BiasedMlp<double, ReLU, 3, 4, 5, 2>, whose θ is laid out the same way.
+using LikeMlp = sf::Sequential<double, sf::Input<3>, sf::Dense<4, sf::WithBias>, sf::ReLU, sf::Dense<5, sf::WithBias>,
+                               sf::ReLU, sf::Dense<2, sf::WithBias>>;
+using Mlp = sf::BiasedMlp<double, sf::ReLU, 3, 4, 5, 2>;
+
+static_assert(std::is_same_v<sf::junction_indices<Mixed>, std::integer_sequence<int, 1, 3>>);
+static_assert(sf::junction_count<Mixed> == 2 && !sf::is_junction<Mixed, 2> && !sf::is_junction<Mixed, 5>);
+static_assert(std::is_same_v<sf::Symmetry<Mixed, 1>, sf::ScalingAction<Mixed, 1>>);
+static_assert(std::is_same_v<sf::Symmetry<Mixed, 3>, sf::GeneralLinearAction<Mixed, 3>>);
+static_assert(std::is_same_v<sf::junction_indices<Mlp>, std::integer_sequence<int, 1, 2>>);
+
+}  // namespace
+
+TEST_CASE("a Sequential's junctions act as an Mlp's hidden layers on the same θ, bit for bit", "[group][sequential]") {
+  const Mlp mlp;
+  const LikeMlp seq;
+  REQUIRE(mlp.size() == seq.size());
+  const auto mlp1 = sf::symmetry<1>(mlp);
+  const auto mlp2 = sf::symmetry<2>(mlp);
+  const auto seq1 = sf::symmetry<1>(seq);
+  const auto seq3 = sf::symmetry<3>(seq);
+  for (int seed = 0; seed < 20; ++seed) {
+    auto rng = sf::test::rng_for(seed);
+    const Mlp::Params theta = sf::random_params(mlp, rng);
+    const auto g1 = seq1.exp(seq1.algebra().random(rng));
+    const auto g3 = seq3.exp(seq3.algebra().random(rng));
+    CHECK(seq1.act(g1, theta) == mlp1.act(g1, theta));
+    CHECK(seq3.act(g3, theta) == mlp2.act(g3, theta));
+    const auto m3 = seq3.algebra().random(rng);
+    CHECK(seq3.generator(m3, theta) == mlp2.generator(m3, theta));
+  }
+}
+
+TEST_CASE("each junction of a Sequential keeps the loss under its own activation's group", "[group][sequential]") {
+  const Mixed net;
+  auto data_rng = sf::test::rng_for(99);
+  const sf::Objective objective(net, sf::MeanSquaredError{}, sf::test::normal<Eigen::MatrixXd>(data_rng, 3, 7),
+                                sf::test::normal<Eigen::MatrixXd>(data_rng, 2, 7));
+  const auto both = sf::product_symmetry(net);
+  double worst_exact = 0, worst_derivative = 0;
+  for (int seed = 0; seed < 20; ++seed) {
+    auto rng = sf::test::rng_for(100 + seed);
+    const Mixed::Params theta = sf::random_params(net, rng);
+    for (const auto& report : {st::check_linear_symmetry(sf::symmetry<1>(net), objective, theta, rng),
+                               st::check_linear_symmetry(sf::symmetry<3>(net), objective, theta, rng),
+                               st::check_linear_symmetry(both, objective, theta, rng)}) {
+      worst_exact = std::max(worst_exact, report.worst_exact());
+      worst_derivative = std::max(worst_derivative, report.generator_derivative);
+    }
+    // A generic point: scaling of 4 units and GL_5 on [W₃ | b₃] (5 × 5, invertible) act freely.
+    CHECK(sf::orbit_dimension(both, theta).dimension == 4 + 25);
+  }
+  CAPTURE(worst_exact, worst_derivative);
+  CHECK(worst_exact <= st::exact_tolerance<double>());            // invariance, axioms, ⟨∇L, M̄θ⟩ = 0
+  CHECK(worst_derivative <= st::derivative_tolerance<double>());  // M̄θ against central differences
+}
