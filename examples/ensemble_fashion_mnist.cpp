@@ -425,7 +425,7 @@ int run(const Options& o) {
             << timing(t, cpu) << "\n";
   checks.expect(radius_zero_identity, "the attack column 0 is the clean data");
   if (sf::examples::render("ensemble_fashion_mnist_published.gp", o.out))
-    std::cout << "wrote " << (o.out / "ensemble_published.png").string() << "\n";
+    std::cout << "wrote " << (o.out / "ensemble.png").string() << "\n";
   std::cout << "total " << timing(start, 0.0) << "; " << checks.failed << " checks failed\n";
   return checks.failed == 0 ? 0 : 1;
 }

@@ -3,7 +3,7 @@
 # published_attacks.csv: attack, parameter, protocol, radius, target, accuracy, ...
 set datafile separator ','
 set terminal pngcairo size 1500,460 noenhanced font ',11'
-set output outdir.'/ensemble_published.png'
+set output outdir.'/ensemble.png'
 names = 'group_exp g_inverse random_diagonal shuffled perm_interp'
 titles = 'group g^-1 random-diagonal shuffle perm-interp'
 set linetype 1 lc rgb '#d62728' lw 2.5 pt 7
