@@ -146,6 +146,293 @@ std::string join(const std::vector<double>& v) {
 
 }  // namespace
 
+// ---------------------------------------------------------------------------------------------
+// --published: the configuration of the paper's notebooks (ensemble_CIFAR.ipynb, Figure 9, and
+// adversarial_CIFAR.ipynb, Figure 10, in Rose-STL-Lab/Gradient-Flow-Symmetry) on Fashion-MNIST,
+// as closely as symflow can; docs/figures.md ("As published" under Appendix H) lists what differs.
+namespace published {
+
+using Net32 = sf::BiasedMlp<float, sf::LeakyReLU, sf::Dynamic, sf::Dynamic, sf::Dynamic, sf::Dynamic>;
+
+// The notebooks' model ends in nn.Softmax and is trained and evaluated with F.cross_entropy, which
+// applies log-softmax again: the loss of logits z is the cross-entropy of softmax(p), p = softmax(z),
+// log Σ_c e^{p_c} − p_y, confined to [log(e + 9) − 1, log(e + 9)] for 10 classes.
+struct SoftmaxHeadCrossEntropy {
+  template <class D>
+  static typename D::PlainObject softmax(const Eigen::MatrixBase<D>& f) {
+    using std::exp;
+    typename D::PlainObject p(f.rows(), f.cols());
+    for (sf::Index j = 0; j < f.cols(); ++j) {
+      const auto top = f.col(j).maxCoeff();
+      for (sf::Index c = 0; c < f.rows(); ++c) p(c, j) = exp(f(c, j) - top);
+      p.col(j) /= p.col(j).sum();
+    }
+    return p;
+  }
+  template <class DF, class DY>
+  typename DF::Scalar value(const Eigen::MatrixBase<DF>& f, const Eigen::MatrixBase<DY>& y) const {
+    return sf::SoftmaxCrossEntropy{}.value(softmax(f), y);
+  }
+  // ∂L/∂z = p ⊙ (q − ⟨p, q⟩), q = ∂L/∂p = (softmax(p) − y)/k: the softmax Jacobian of the head.
+  template <class DF, class DY>
+  typename DF::PlainObject gradient(const Eigen::MatrixBase<DF>& f, const Eigen::MatrixBase<DY>& y) const {
+    const typename DF::PlainObject p = softmax(f);
+    typename DF::PlainObject q = sf::SoftmaxCrossEntropy{}.gradient(p, y);
+    for (sf::Index j = 0; j < f.cols(); ++j) {
+      const auto inner = p.col(j).dot(q.col(j));
+      q.col(j) = (p.col(j).array() * (q.col(j).array() - inner)).matrix();
+    }
+    return q;
+  }
+  static std::string name() { return "softmax_head_cross_entropy"; }
+};
+
+// nn.Linear's initialisation: weights and biases uniform in ±1/√fan_in.
+Net32::Params torch_linear_params(const Net32& net, std::mt19937_64& rng) {
+  Net32::Params theta = net.zero_params();
+  for (int layer = 1; layer <= Net32::depth; ++layer) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(net.width(layer - 1)));
+    std::uniform_real_distribution<float> uniform(static_cast<float>(-bound), static_cast<float>(bound));
+    const sf::Index begin = net.weight_offset(layer), end = net.bias_offset(layer) + net.width(layer);
+    for (sf::Index i = begin; i < end; ++i) theta(i) = uniform(rng);
+  }
+  return theta;
+}
+
+// advertorch 0.2.4's GradientSignAttack and PGDAttack (ℓ∞) with their defaults clip_min = 0,
+// clip_max = 1: the notebook calls perturb twice, the second time on the first one's output, and
+// clamps the result to [0, 1] once more.
+struct Attack {
+  std::string name;       // fgsm or pgd
+  double radius;          // FGSM eps; PGD eps
+  int steps = 0;          // PGD nb_iter
+  double step = 0.01;     // PGD eps_iter
+  bool random_start = true;
+};
+
+Matrix clamp(const Matrix& x, double lo, double hi) { return x.cwiseMax(lo).cwiseMin(hi); }
+Matrix sign(const Matrix& g) { return g.unaryExpr([](double v) { return double((v > 0) - (v < 0)); }); }
+
+template <class Gradient>
+Matrix advertorch_perturb(const Attack& a, const Gradient& gradient, const Matrix& x, double lo, double hi, std::mt19937_64& rng) {
+  if (a.name == "fgsm") return clamp(x + a.radius * sign(gradient(x)), lo, hi);
+  Matrix delta = Matrix::Zero(x.rows(), x.cols());
+  if (a.random_start) {
+    std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+    for (sf::Index i = 0; i < delta.size(); ++i) delta(i) = a.radius * uniform(rng);
+    delta = clamp(x + delta, lo, hi) - x;
+  }
+  for (int t = 0; t < a.steps; ++t) {
+    delta += a.step * sign(gradient(x + delta));
+    delta = clamp(delta, -a.radius, a.radius);
+    delta = clamp(x + delta, lo, hi) - x;
+  }
+  return clamp(x + delta, lo, hi);
+}
+
+// −mean log softmax(p̄)_y of the averaged member probabilities p̄: the notebooks' F.cross_entropy on
+// the ensemble's mean softmax output.
+double head_loss(const Matrix& mean_probabilities, const std::vector<int>& y) {
+  return SoftmaxHeadCrossEntropy{}.value(mean_probabilities.cast<double>().eval(), sf::one_hot_targets<double>(y, 10)) ;
+}
+// The members' averaged softmax output on block inputs a.
+Matrix mean_probabilities(const Ensemble& e, const Matrix& a) {
+  Matrix sum = Matrix::Zero(10, a.cols());
+  for (sf::Index j = 0; j < e.size(); ++j) sum += SoftmaxHeadCrossEntropy::softmax(e.member_outputs(j, a));
+  return sum / static_cast<double>(e.size());
+}
+
+const std::vector<Variant> variants = {
+    {sf::EnsembleKind::group, sf::GroupCurve::exponential},
+    {sf::EnsembleKind::inverse, sf::GroupCurve::exponential},
+    {sf::EnsembleKind::random_diagonal, sf::GroupCurve::exponential},
+    {sf::EnsembleKind::shuffled, sf::GroupCurve::exponential},
+    {sf::EnsembleKind::interpolated_permutation, sf::GroupCurve::exponential},
+};
+
+struct Options {
+  std::filesystem::path out;
+  std::string data_dir;
+  std::uint64_t seed;
+  bool quick;
+  sf::Index hidden;
+};
+
+int run(const Options& o) {
+  const auto start = Clock::now();
+  Checks checks;
+  sf::LabelledImages<double> all;
+  try {
+    all = sf::read_fashion_mnist<double>(sf::FashionMnistSplit::train, o.data_dir);
+  } catch (const sf::DataFileError& e) {
+    std::cerr << e.what() << "\n";
+    return 2;
+  }
+  // The notebooks use the training set only, in file order, scaled to x/255 − 0.5: the first 80%
+  // trains, the last h·N images give the members' batches and the 1000 before them are evaluated.
+  const sf::Index n = o.quick ? 12000 : all.count();
+  const Matrix x = all.images.pixels.leftCols(n).array() - 0.5;
+  const std::vector<int> labels(all.labels.begin(), all.labels.begin() + n);
+  const sf::Index n_train = n - n / 5, batch = 32, evaluated = 1000, h = 16;
+  const int epochs = o.quick ? 2 : 10;
+  const std::vector<double> epsilons = o.quick ? std::vector<double>{1e-4, 1e-2, 1, 10}
+                                               : std::vector<double>{1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 20};
+  const std::vector<sf::Index> member_counts = o.quick ? std::vector<sf::Index>{10, 20}
+                                                       : std::vector<sf::Index>{10, 20, 40, 60, 80, 100, 120};
+  const sf::Index attack_members = o.quick ? 20 : 200;
+  const double attack_epsilon = 10;
+
+  // Training: float32, Adam (PyTorch's defaults), batches of 32 in order, no shuffling.
+  auto t = Clock::now();
+  double cpu = cpu_seconds();
+  const Net32 net32({784, o.hidden, h, 10}, sf::LeakyReLU{0.1});
+  std::mt19937_64 init_rng(o.seed);
+  Net32::Params theta32 = torch_linear_params(net32, init_rng);
+  const Eigen::MatrixXf x32 = x.cast<float>();
+  const Eigen::MatrixXf y32 = sf::one_hot_targets<float>(labels, 10);
+  const Net net({784, o.hidden, h, 10}, sf::LeakyReLU{0.1});
+  const auto held_out = [&](sf::Index members) { return n - h * members - evaluated; };  // first evaluated column
+  {
+    const sf::Adam adam{.learning_rate = 1e-3};
+    auto csv = sf::examples::open_csv(o.out / "published_training.csv");
+    csv << "epoch,train_loss,held_out_loss,held_out_accuracy\n";
+    using Batch = sf::Objective<Net32, SoftmaxHeadCrossEntropy, sf::Dynamic>;
+    auto state = adam.start(Batch(net32, {}, x32.leftCols(batch).eval(), y32.leftCols(batch).eval()), theta32);
+    for (int epoch = 1; epoch <= epochs; ++epoch) {
+      double total = 0;
+      sf::Index batches = 0;
+      for (sf::Index i = 0; i < n_train; i += batch, ++batches) {
+        const sf::Index k = std::min(batch, n_train - i);
+        const Batch objective(net32, {}, x32.middleCols(i, k).eval(), y32.middleCols(i, k).eval());
+        total += objective.value_and_gradient(theta32, state.point.gradient);
+        adam.advance(objective, state, theta32, 0.0f);
+        ++state.steps;
+      }
+      const sf::Index first = held_out(member_counts.back());
+      const Batch check(net32, {}, x32.middleCols(first, evaluated).eval(), y32.middleCols(first, evaluated).eval());
+      const std::vector<int> yh(labels.begin() + first, labels.begin() + first + evaluated);
+      csv << epoch << ',' << total / static_cast<double>(batches) << ',' << check.value(theta32) << ','
+          << sf::accuracy(sf::predicted_classes(net32.forward(theta32, x32.middleCols(first, evaluated))), yh) << '\n';
+    }
+  }
+  const Net::Params theta = theta32.cast<double>();
+  const sf::Classifier<Net> single(net, theta);
+  std::cout << "published: " << epochs << " epochs of float32 Adam on " << n_train << " images in batches of " << batch
+            << " in " << timing(t, cpu) << "\n";
+
+  // Figure 9: for each N, the members' batches are the last h·N images and the 1000 before them are
+  // evaluated (the notebook retrains a model per cell; here one model serves every cell).
+  t = Clock::now();
+  cpu = cpu_seconds();
+  {
+    auto csv = sf::examples::open_csv(o.out / "published_sweep.csv");
+    csv << "variant,epsilon,members,accuracy,single_accuracy,accuracy_change,loss,single_loss,head_loss,single_head_loss,"
+           "mean_member_accuracy\n";
+    for (sf::Index members : member_counts) {
+      const sf::Index first = held_out(members);
+      const Matrix xe = x.middleCols(first, evaluated);
+      const std::vector<int> ye(labels.begin() + first, labels.begin() + first + evaluated);
+      const Matrix pool = sf::block_inputs(net, theta, x.middleCols(n - h * members, h * members).eval());
+      const double single_accuracy = sf::accuracy(single.predict(xe), ye), single_loss = single.loss(xe, ye);
+      const double single_head = head_loss(SoftmaxHeadCrossEntropy::softmax(single.logits(xe)), ye);
+      for (const Variant& v : variants) {
+        for (double eps : epsilons) {
+          std::mt19937_64 rng(o.seed + 3);
+          const Ensemble e = sf::make_ensemble(net, theta, pool, sf::EnsembleRecipe{v.kind, v.curve, eps, members}, rng);
+          const sf::EnsembleEvaluation ev = e.evaluate(xe, ye);
+          csv << v.name() << ',' << eps << ',' << members << ',' << ev.accuracy() << ',' << single_accuracy << ','
+              << ev.accuracy() - single_accuracy << ',' << ev.loss() << ',' << single_loss << ','
+              << head_loss(mean_probabilities(e, e.block_inputs(xe)), ye) << ',' << single_head << ','
+              << ev.mean_member_accuracy() << '\n';
+        }
+      }
+    }
+  }
+  std::cout << "published sweep: " << variants.size() << " ensembles x " << epsilons.size() << " epsilons x "
+            << member_counts.size() << " sizes in " << timing(t, cpu) << "\n";
+
+  // Figure 10: inputs attacked on the single model (the attack is built while the group activation
+  // is in its normal mode), through the loss of its softmax output, and fed to every ensemble.
+  t = Clock::now();
+  cpu = cpu_seconds();
+  const sf::Index first = held_out(attack_members);
+  const Matrix xa = x.middleCols(first, evaluated);
+  const std::vector<int> ya(labels.begin() + first, labels.begin() + first + evaluated);
+  const Matrix pool = sf::block_inputs(net, theta, x.middleCols(n - h * attack_members, h * attack_members).eval());
+  std::vector<std::pair<std::string, Ensemble>> targets;
+  for (const Variant& v : variants) {
+    std::mt19937_64 rng(o.seed + 3);
+    targets.emplace_back(v.name(), sf::make_ensemble(net, theta, pool, sf::EnsembleRecipe{v.kind, v.curve, attack_epsilon, attack_members}, rng));
+  }
+  const auto gradient = [&](const Matrix& xs) {
+    const sf::Objective<Net, SoftmaxHeadCrossEntropy, sf::Dynamic> objective(net, {}, xs, sf::one_hot_targets<double>(ya, 10));
+    return Matrix(objective.input_gradient(theta));
+  };
+  auto csv = sf::examples::open_csv(o.out / "published_attacks.csv");
+  csv << "attack,parameter,protocol,radius,target,accuracy,max_change,mean_change,moved_beyond_bound,below_bound\n";
+  // Protocols: as published (twice, box [0, 1], clamp); the clamp to [0, 1] alone; the same attack
+  // once inside the data's range [−0.5, 0.5]; for PGD also once at the largest FGSM radius.
+  struct Row {
+    std::string attack;
+    double parameter;
+    std::string protocol;
+    Attack a;
+  };
+  std::vector<Row> rows;
+  for (double r : {0.0, 0.003, 0.006, 0.009, 0.012}) {
+    rows.push_back({"fgsm", r, "published", {"fgsm", r}});
+    rows.push_back({"fgsm", r, "clamp_only", {"fgsm", 0.0}});
+    rows.push_back({"fgsm", r, "once_in_range", {"fgsm", r}});
+  }
+  for (int k : {0, 1, 2, 3}) {
+    rows.push_back({"pgd", double(k), "published", {"pgd", 0.3, k}});
+    rows.push_back({"pgd", double(k), "clamp_only", {"pgd", 0.0, 0}});
+    rows.push_back({"pgd", double(k), "once_in_range", {"pgd", 0.3, k}});
+    rows.push_back({"pgd", double(k), "once_in_range_r0.012", {"pgd", 0.012, k}});
+  }
+  bool radius_zero_identity = true;
+  for (const Row& row : rows) {
+    std::mt19937_64 rng(o.seed + 4);
+    Matrix adv;
+    const bool zero = row.parameter == 0;  // the notebook's column 0: the clean data
+    // The bound on how far a pixel may move: twice the radius (two calls) as published, once otherwise.
+    double bound = 0;
+    if (zero) {
+      adv = xa;
+    } else if (row.protocol == "clamp_only") {
+      adv = clamp(xa, 0, 1);
+    } else if (row.protocol == "published") {
+      adv = clamp(advertorch_perturb(row.a, gradient, advertorch_perturb(row.a, gradient, xa, 0, 1, rng), 0, 1, rng), 0, 1);
+      bound = 2 * row.a.radius;
+    } else {
+      adv = advertorch_perturb(row.a, gradient, xa, -0.5, 0.5, rng);
+      bound = row.a.radius;
+    }
+    if (zero) radius_zero_identity = radius_zero_identity && adv == xa;
+    const Matrix change = (adv - xa).cwiseAbs();
+    const double beyond = (change.array() > bound + 1e-12).cast<double>().mean();
+    const double below = (xa.array() < -bound).cast<double>().mean();
+    const auto write = [&](const std::string& target, double accuracy) {
+      csv << row.attack << ',' << row.parameter << ',' << row.protocol << ',' << row.a.radius << ',' << target << ','
+          << accuracy << ',' << change.maxCoeff() << ',' << change.mean() << ',' << beyond << ',' << below << '\n';
+    };
+    write("single", sf::accuracy(single.predict(adv), ya));
+    for (const auto& [name, e] : targets) write(name, sf::accuracy(e.predict(adv), ya));
+  }
+  sf::examples::close_csv(csv, o.out / "published_attacks.csv");
+  std::cout << "published attacks: FGSM and PGD (advertorch defaults, twice, clamped to [0, 1]) from the single model on "
+            << evaluated << " images, ensembles of " << attack_members << " members at epsilon " << attack_epsilon << " in "
+            << timing(t, cpu) << "\n";
+  checks.expect(radius_zero_identity, "the attack column 0 is the clean data");
+  if (sf::examples::render("ensemble_fashion_mnist_published.gp", o.out))
+    std::cout << "wrote " << (o.out / "ensemble.png").string() << "\n";
+  std::cout << "total " << timing(start, 0.0) << "; " << checks.failed << " checks failed\n";
+  return checks.failed == 0 ? 0 : 1;
+}
+
+}  // namespace published
+
+
 static int run_example(int argc, char** argv) {
   CLI::App app{
       "Ensembles from the nonlinear group action on Fashion-MNIST (appendix H): accuracy and loss over epsilon and "
@@ -173,6 +460,10 @@ static int run_example(int argc, char** argv) {
   app.add_option("--data", data_dir, "folder with the Fashion-MNIST IDX files (.gz or not)")->capture_default_str();
   sf::examples::add_seed_option(app, seed, "random seed (initialisation, batches, ensembles, subsets)");
   app.add_flag("--quick", quick, "a small run that checks the properties that must hold (for tests)");
+  bool as_published = false;
+  app.add_flag("--published", as_published,
+               "the configuration of the paper's notebooks (float32, softmax head, h = 16, exp(eps T), advertorch "
+               "attacks as called) on Fashion-MNIST; takes --quick, --seed, --hidden, --data, --out");
   app.add_option("--epochs", epochs, "training epochs")->capture_default_str();
   app.add_option("--batch-size", batch_size, "mini-batch size")->capture_default_str();
   app.add_option("--lr", learning_rate, "Adam learning rate")->capture_default_str();
@@ -188,6 +479,10 @@ static int run_example(int argc, char** argv) {
   app.add_option("--pgd-steps", pgd_steps, "PGD steps")->capture_default_str();
   app.add_option("--pgd-step-factor", pgd_step_factor, "PGD step size = factor * radius / steps")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (as_published) {
+    Eigen::setNbThreads(1);
+    return published::run({sf::examples::prepare_output(out_dir), data_dir, seed, quick, hidden});
+  }
 
   sf::Index train_samples = 60000, test_samples = 10000;
   if (quick) {

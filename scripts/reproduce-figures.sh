@@ -24,7 +24,7 @@ fi
 "$root/scripts/setup.sh"
 build="${SYMFLOW_BUILD_DIR:-$root/build/release}"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSYMFLOW_BUILD_EXAMPLES=ON >/dev/null
-cmake --build "$build" -j "$(nproc)" --target "${figures[@]}"
+cmake --build "$build" -j "$(nproc)" --target "${figures[@]}" ensemble_fashion_mnist
 
 mkdir -p "$out"
 # Wall-clock seconds since `start` (nanoseconds), with one decimal.
@@ -72,6 +72,8 @@ for f in fig6_convergence fig7_radial_convergence fig8_hessian_spectrum; do
   run "${f}_published" "$f" --published
   run "${f}_published_double" "$f" --published --dtype double
 done
+# Figures 9-10 (Appendix H) with the notebooks' configuration, on Fashion-MNIST (scripts/setup.sh installs it).
+run ensemble_fashion_mnist_published ensemble_fashion_mnist --published
 rm -f "$out/.cpu"
 echo "all,$(elapsed "$all_start"),$( ((${#timer[@]})) && echo "$all_cpu")" >> "$out/timings.csv"
 echo "reproduce-figures: every figure is in $out; seconds per program (wall, CPU), on $(nproc) cores" \

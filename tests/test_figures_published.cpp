@@ -1,4 +1,4 @@
-// requires: fig3_q_drift fig3_q_drift_published fig3_q_drift_published_double fig4_5_q_distribution fig4_5_q_distribution_published fig6_convergence_published fig6_convergence_published_double fig7_radial_convergence_published fig7_radial_convergence_published_double fig8_hessian_spectrum_published fig8_hessian_spectrum_published_double
+// requires: fig3_q_drift fig3_q_drift_published fig3_q_drift_published_double fig4_5_q_distribution fig4_5_q_distribution_published fig6_convergence_published fig6_convergence_published_double fig7_radial_convergence_published fig7_radial_convergence_published_double fig8_hessian_spectrum_published fig8_hessian_spectrum_published_double ensemble_fashion_mnist_published
 // The reference code's configurations (--published, docs/figures.md) against symflow's: each check
 // is the property that the cause of a difference predicts, on the quick runs ctest makes first.
 #include <catch2/catch.hpp>
@@ -449,4 +449,77 @@ TEST_CASE("figure 8 as published: float32 training reaches the same minimum, and
     CHECK(f32.integer(r, "sum_count") == f64.integer(r, "sum_count"));
     CHECK(f32.number(r, "sum_centre") == Approx(f64.number(r, "sum_centre")).epsilon(1e-4));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Appendix H, Figures 9–10 (ensemble_fashion_mnist --published): the notebooks' softmax head under
+// F.cross_entropy, and advertorch's attacks called twice with their default box [0, 1] on data in
+// [−0.5, 0.5] and PGD at its default radius 0.3.
+
+TEST_CASE("appendix H as published: the softmax head confines every loss to a band of width 1, which hides "
+          "the ensembles' loss changes",
+          "[figures][published]") {
+  const Csv sweep(quick("ensemble_fashion_mnist_published", "published_sweep.csv"));
+  REQUIRE(sweep.rows() >= 20);
+  // log Σ_c e^{p_c} − p_y over the simplex of 10 classes: from log(e + 9) − 1 to log(e + 9).
+  const double top = std::log(std::exp(1.0) + 9.0), bottom = top - 1;
+  double head_change = 0, loss_change = 0;
+  for (std::size_t i = 0; i < sweep.rows(); ++i) {
+    for (const char* column : {"head_loss", "single_head_loss"}) {
+      CHECK(sweep.number(i, column) >= bottom - 1e-12);
+      CHECK(sweep.number(i, column) <= top + 1e-12);
+    }
+    if (sweep.text(i, "variant") != "group_exp") continue;
+    head_change = std::max(head_change, std::abs(sweep.number(i, "head_loss") - sweep.number(i, "single_head_loss")));
+    loss_change = std::max(loss_change, std::abs(sweep.number(i, "loss") - sweep.number(i, "single_loss")));
+  }
+  // The same group ensembles: their largest loss change as published is a fraction of the change of
+  // the cross-entropy of their averaged distribution.
+  CHECK(head_change < 0.5 * loss_change);
+}
+
+namespace {
+
+// attack, protocol, parameter, target -> the row of published_attacks.csv.
+std::map<std::string, std::size_t> attack_rows(const Csv& a) {
+  std::map<std::string, std::size_t> rows;
+  for (std::size_t i = 0; i < a.rows(); ++i)
+    rows[a.text(i, "attack") + '/' + a.text(i, "protocol") + '/' + std::to_string(a.number(i, "parameter")) + '/' +
+         a.text(i, "target")] = i;
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("appendix H as published: the clamp to [0, 1] moves every pixel below mid-grey, and is most of the "
+          "accuracy lost at the first FGSM radius",
+          "[figures][published]") {
+  const Csv a(quick("ensemble_fashion_mnist_published", "published_attacks.csv"));
+  const auto rows = attack_rows(a);
+  const auto at = [&](const std::string& attack, const std::string& protocol, double parameter, const std::string& target) {
+    const auto it = rows.find(attack + '/' + protocol + '/' + std::to_string(parameter) + '/' + target);
+    REQUIRE(it != rows.end());
+    return it->second;
+  };
+  for (double r : {0.003, 0.006, 0.009, 0.012}) {
+    // Two calls move a pixel by at most 2r inside the box; a pixel below −2r is first clamped to 0,
+    // so it moves by more: at least the fraction of such pixels is out of the ball.
+    const std::size_t published = at("fgsm", "published", r, "single"), once = at("fgsm", "once_in_range", r, "single");
+    CHECK(a.number(published, "moved_beyond_bound") >= a.number(published, "below_bound"));
+    CHECK(a.number(published, "below_bound") > 0.25);
+    CHECK(a.number(published, "max_change") >= 0.5);
+    CHECK(a.number(once, "moved_beyond_bound") == 0);
+    CHECK(a.number(once, "max_change") <= r + 1e-12);
+  }
+  const double clean = a.number(at("fgsm", "published", 0, "single"), "accuracy");
+  const double clamped = a.number(at("fgsm", "clamp_only", 0.003, "single"), "accuracy");
+  const double attacked = a.number(at("fgsm", "published", 0.003, "single"), "accuracy");
+  const double intended = a.number(at("fgsm", "once_in_range", 0.003, "single"), "accuracy");
+  CHECK(attacked < clean);
+  CHECK(clean - clamped > 0.5 * (clean - attacked));
+  CHECK(clean - intended < 0.5 * (clean - attacked));
+  // PGD at advertorch's default radius 0.3 and random start: one iteration already moves pixels on
+  // average by more than ten times the largest FGSM radius.
+  CHECK(a.number(at("pgd", "published", 1, "single"), "mean_change") > 10 * 0.012);
+  CHECK(a.number(at("pgd", "once_in_range_r0.012", 1, "single"), "max_change") <= 0.012 + 1e-12);
 }
