@@ -2,7 +2,8 @@
 # Installs the Debian packages symflow needs, when any is missing. Safe to run again.
 set -euo pipefail
 packages=(cmake g++ libeigen3-dev catch2 libbenchmark-dev libcli11-dev gnuplot-nox zlib1g-dev
-          dataset-fashion-mnist libomp-dev clang-14 libclang-rt-14-dev libopenmpi-dev openmpi-bin)
+          dataset-fashion-mnist libomp-dev clang-14 libclang-rt-14-dev libopenmpi-dev openmpi-bin
+          pybind11-dev python3-dev python3-numpy python3-pytest)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
