@@ -129,8 +129,9 @@ def bias(model, layer, theta):
     return theta[end - units:end]
 
 
-def from_torch(module, input=None, dtype=None):
-    """A symflow model and its θ from a ``torch.nn.Sequential`` (see symflow.torch.from_torch)."""
+def from_torch(module, input=None, dtype=None, model=None):
+    """``(model, theta)`` from a ``torch.nn.Sequential``, or θ alone from its ``state_dict()`` and
+    ``model=`` (see symflow.torch; torch is imported only here)."""
     from .torch import from_torch as convert
 
-    return convert(module, input=input, dtype=dtype)
+    return convert(module, input=input, dtype=dtype, model=model)

@@ -213,7 +213,7 @@ class RuntimeJunction {
       case JunctionKind::scale:
         return detail::with_weights<Value>(net_.layer(i_), [&](const auto& a) {
           if (per_unit_) return Value(detail::normalized_scale_form<true>(a, at(x, i_), at(y, i_)));
-          return Value(detail::normalized_scale_form<false>(a, at(x, i_), at(y, i_)));
+          return Value::Constant(1, 1, detail::normalized_scale_form<false>(a, at(x, i_), at(y, i_))(0));
         });
       case JunctionKind::translation: break;
     }
