@@ -13,14 +13,11 @@
 #include <string>
 #include <type_traits>
 
-#include <symflow/core/config.hpp>
+#include "compiled.hpp"
 
 namespace symflow::python {
 
 namespace py = pybind11;
-
-template <class S> using Vector = Eigen::Matrix<S, Dynamic, 1>;
-template <class S> using Matrix = Eigen::Matrix<S, Dynamic, Dynamic>;
 
 template <class S> std::string dtype_name() { return std::is_same_v<S, float> ? "float32" : "float64"; }
 

@@ -13,15 +13,13 @@
 #include <utility>
 #include <vector>
 
-#include <symflow/analysis/orbit.hpp>
 #include <symflow/flow.hpp>
-#include <symflow/junction/runtime_junction.hpp>
-#include <symflow/model/objective.hpp>
 #include <symflow/model/random.hpp>
 #include <symflow/teleport/orbit_search.hpp>
 
 #include "arrays.hpp"
 #include "bind_scalar.hpp"
+#include "compiled.hpp"
 
 namespace symflow::python {
 
@@ -31,7 +29,7 @@ using namespace pybind11::literals;
 template <class S>
 struct Bindings {
   using Model = RuntimeSequential<S>;
-  using Obj = Objective<Model, RuntimeLoss>;
+  using Obj = CompiledObjective<S>;
   using Junction = RuntimeJunction<S>;
   using Params = Vector<S>;
 
@@ -47,29 +45,39 @@ struct Bindings {
     return Junction(net, layer, static_cast<JunctionKind>(junction_kind_from(kind)), &l);
   }
 
+  /// What a run leaves: the last θ, the status and the records.
+  struct Run {
+    Params theta;
+    RunStatus<S> status;
+    Trace<Params> trace;
+  };
+
   /// Runs `method` from θ₀ with Trace recording the loss, ‖∇L‖ and the junctions' quantities every
-  /// `every` steps; returns θ, the status and the records as NumPy arrays.
+  /// `every` steps. Only this part depends on the method; run_result converts for every method.
   template <class Method>
-  static py::dict run_method(const Obj& objective, const Method& method, py::handle theta0, const Stopping& stop,
-                             Index every, const std::vector<Junction>& quantities) {
-    Params p = theta(theta0, "θ₀");
-    objective.model().check_params(p);
-    Trace<Params> trace(every);
-    trace.add_loss().add_gradient_norm();
+  static Run run_method(const Obj& objective, const Method& method, py::handle theta0, const Stopping& stop,
+                        Index every, const std::vector<Junction>& quantities) {
+    Run r{theta(theta0, "θ₀"), {}, Trace<Params>(every)};
+    objective.network().check_params(r.theta);
+    r.trace.add_loss().add_gradient_norm();
     for (std::size_t k = 0; k < quantities.size(); ++k) {
       if (quantities[k].model().size() != objective.size())
         throw std::invalid_argument("symflow::run: quantity " + std::to_string(k) + " belongs to a model with d = " +
                                     std::to_string(quantities[k].model().size()) + ", the objective's has d = " +
                                     std::to_string(objective.size()));
-      trace.add("q" + std::to_string(k), [q = quantities[k]](const Params& x) { return q.value(x); });
+      r.trace.add("q" + std::to_string(k), [q = quantities[k]](const Params& x) { return q.value(x); });
     }
-    RunStatus<S> status;
-    {
-      py::gil_scoped_release release;
-      status = run(method, objective, p, stop, trace);
-    }
+    py::gil_scoped_release release;
+    r.status = run(method, objective, r.theta, stop, r.trace);
+    return r;
+  }
+
+  /// θ, the status and the records as NumPy arrays.
+  static py::dict run_result(Run&& r, const std::vector<Junction>& quantities) {
+    const RunStatus<S>& status = r.status;
+    const Trace<Params>& trace = r.trace;
     py::dict out;
-    out["theta"] = py::cast(std::move(p));
+    out["theta"] = py::cast(std::move(r.theta));
     out["status"] = py::dict("reason"_a = to_string(status.reason), "message"_a = status.message(), "step"_a = status.step,
                              "time"_a = static_cast<double>(status.time), "loss"_a = static_cast<double>(status.loss),
                              "evaluations"_a = status.evaluations, "rejected_steps"_a = status.rejected_steps,
@@ -91,7 +99,7 @@ struct Bindings {
       for (Index j = 0; j < q.cols(); ++j)
         for (Index i = 0; i < q.rows(); ++i) {
           const std::vector<S> c = trace.column(names[next++]);
-          for (py::ssize_t r = 0; r < records; ++r) v(r, i, j) = c[static_cast<std::size_t>(r)];
+          for (py::ssize_t k = 0; k < records; ++k) v(k, i, j) = c[static_cast<std::size_t>(k)];
         }
       values.append(q.cols() == 1 ? a.attr("reshape")(records, q.rows()) : py::object(a));
     }
@@ -115,7 +123,8 @@ struct Bindings {
     c.def(
         "_run",
         [](const Obj& o, const Method& method, py::handle theta0, const Stopping& stop, Index every, const py::object& q) {
-          return run_method(o, method, theta0, stop, every, junction_list(q));
+          const std::vector<Junction> quantities = junction_list(q);
+          return run_result(run_method(o, method, theta0, stop, every, quantities), quantities);
         },
         "method"_a, "theta"_a, "stopping"_a, "every"_a, "quantities"_a);
   }
@@ -152,7 +161,7 @@ struct Bindings {
         .def("layer_size", &Model::layer_size, "layer"_a)
         .def("layer_input_shape", [](const Model& n, Index i) { return shape_tuple(n.layer_input_shape(i)); }, "layer"_a)
         .def("layer_output_shape", [](const Model& n, Index i) { return shape_tuple(n.layer_output_shape(i)); }, "layer"_a)
-        .def("forward", [](const Model& n, py::handle p, py::handle x) { return Matrix<S>(n.forward(theta(p), inputs(x))); },
+        .def("forward", [](const Model& n, py::handle p, py::handle x) { return forward(n, theta(p), inputs(x)); },
              "theta"_a, "x"_a, "F_θ(X): (outputs, samples)")
         .def("random_params",
              [](const Model& n, std::uint64_t seed, double stddev) {
@@ -186,16 +195,16 @@ struct Bindings {
                               "L(θ) = loss(F_θ(X), Y) on a fixed batch: value, gradient, exact Hessian-vector product, Hessian.");
     objective
         .def(py::init([](const Model& net, const std::string& loss, py::handle x, py::handle y) {
-               return Obj(net, RuntimeLoss(loss), inputs(x), targets(y));
+               return Obj(net, loss, inputs(x), targets(y));
              }),
              "model"_a, "loss"_a, "x"_a, "y"_a)
-        .def_property_readonly("model", &Obj::model)
-        .def_property_readonly("loss", [](const Obj& o) { return o.loss().name(); })
+        .def_property_readonly("model", &Obj::network)
+        .def_property_readonly("loss", &Obj::loss_name)
         .def_property_readonly("samples", &Obj::samples)
         .def_property_readonly("size", &Obj::size)
-        .def_property_readonly("inputs", [](const Obj& o) { return Matrix<S>(o.inputs()); })
-        .def_property_readonly("targets", [](const Obj& o) { return Matrix<S>(o.targets()); })
-        .def("output", [](const Obj& o, py::handle p) { return Matrix<S>(o.output(theta(p))); }, "theta"_a)
+        .def_property_readonly("inputs", &Obj::input_matrix)
+        .def_property_readonly("targets", &Obj::target_matrix)
+        .def("output", [](const Obj& o, py::handle p) { return o.output(theta(p)); }, "theta"_a)
         .def("value", [](const Obj& o, py::handle p) { return o.value(theta(p)); }, "theta"_a)
         .def("gradient", [](const Obj& o, py::handle p) { return o.gradient(theta(p)); }, "theta"_a)
         .def(
@@ -206,7 +215,7 @@ struct Bindings {
               return py::make_tuple(value, std::move(g));
             },
             "theta"_a)
-        .def("input_gradient", [](const Obj& o, py::handle p) { return Matrix<S>(o.input_gradient(theta(p))); }, "theta"_a)
+        .def("input_gradient", [](const Obj& o, py::handle p) { return o.input_gradient(theta(p)); }, "theta"_a)
         .def(
             "hessian_vector_product",
             [](const Obj& o, py::handle p, py::handle v) { return o.hessian_vector_product(theta(p), theta(v, "v")); },
@@ -216,7 +225,7 @@ struct Bindings {
             [](const Obj& o, py::handle p) {
               const Params t = theta(p);
               py::gil_scoped_release release;
-              return Matrix<S>(o.hessian(t));
+              return o.hessian(t);
             },
             "theta"_a, "the d × d Hessian from d exact Hessian-vector products")
         .def(
@@ -280,7 +289,9 @@ struct Bindings {
              },
              "m"_a, "theta"_a, "M̄θ = d/dt exp(tM)·θ at t = 0")
         .def("orbit_dimension",
-             [](const Junction& j, py::handle p, double relative_tolerance) { return orbit_dimension(j, theta(p), relative_tolerance); },
+             [](const Junction& j, py::handle p, double relative_tolerance) {
+               return junction_orbit_dimension(j, theta(p), relative_tolerance);
+             },
              "theta"_a, "relative_tolerance"_a = -1.0)
         .def(
             "teleport_to_steepest",

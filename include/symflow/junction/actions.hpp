@@ -79,18 +79,25 @@ Params act_on_junction(const In& in, Index in_offset, const Out& out, Index out_
   return p;
 }
 
-/// The generator of a junction acting on units, for the algebra element whose incoming part is X and
-/// outgoing part Y: (X [W b], W (Y ⊗ I_P)) on the two layers' blocks and zero elsewhere (the
-/// outgoing layer's bias included: g does not act on it).
-template <class In, class Out, class Params, class X, class Y>
-Params junction_generator(const In& in, Index in_offset, const Out& out, Index out_offset, const Params& theta,
-                          const X& x, const Y& y) {
-  const Params moved = act_on_junction(in, in_offset, out, out_offset, theta, x, y);
-  Params xi = Params::Zero(theta.size());
-  xi.segment(in_offset, in.size()) = moved.segment(in_offset, in.size());
+/// The blocks a junction's generator lives on: those of `moved` (θ transformed by the algebra
+/// element, as act_on_junction does) on the incoming layer (in_size parameters at in_offset) and the
+/// outgoing layer `out`, zero elsewhere and on the outgoing bias (g does not act on it).
+template <class Params, class Out>
+Params junction_blocks(const Params& moved, Index in_offset, Index in_size, const Out& out, Index out_offset) {
+  Params xi = Params::Zero(moved.size());
+  xi.segment(in_offset, in_size) = moved.segment(in_offset, in_size);
   xi.segment(out_offset, out.size()) = moved.segment(out_offset, out.size());
   if constexpr (Out::has_bias) out.bias(xi.data() + out_offset).setZero();
   return xi;
+}
+
+/// The generator of a junction acting on units, for the algebra element whose incoming part is X and
+/// outgoing part Y: (X [W b], W (Y ⊗ I_P)) on the two layers' blocks and zero elsewhere.
+template <class In, class Out, class Params, class X, class Y>
+Params junction_generator(const In& in, Index in_offset, const Out& out, Index out_offset, const Params& theta,
+                          const X& x, const Y& y) {
+  return junction_blocks(act_on_junction(in, in_offset, out, out_offset, theta, x, y), in_offset, in.size(), out,
+                         out_offset);
 }
 
 /// c · (group k of layer l's parameters at p): per unit (row k of W and b_k, c of length out_units)

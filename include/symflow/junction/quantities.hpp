@@ -49,11 +49,23 @@ Eigen::Matrix<S, Units, 1> rescale_form(const A& a, const B& b, S alpha, const S
   return incoming_dots(a, ax, ay) - alpha * outgoing_dots<Units>(b, bx, by);
 }
 
-/// Linear imbalance: B(x, y) = [W b]_x [W b]_yᵀ − U_x U_yᵀ (U: layer b's outgoing weights unfolded per unit).
+/// [W b]_x [W b]_yᵀ of layer a: what its units receive, paired unit by unit.
+template <class A, class S>
+Eigen::Matrix<S, A::out_c, A::out_c> incoming_gram(const A& a, const S* x, const S* y) {
+  return incoming(a, x) * incoming(a, y).transpose();
+}
+
+/// U_x U_yᵀ of layer b (U: its weights unfolded per input unit): what the units send, paired.
+template <int Units, class B, class S>
+Eigen::Matrix<S, Units, Units> outgoing_gram(const B& b, const S* x, const S* y) {
+  return unfold_outgoing<Units>(b, x) * unfold_outgoing<Units>(b, y).transpose();
+}
+
+/// Linear imbalance: B(x, y) = [W b]_x [W b]_yᵀ − U_x U_yᵀ.
 template <int Units, class A, class B, class S>
 Eigen::Matrix<S, Units, Units> linear_form(const A& a, const B& b, const S* ax, const S* ay, const S* bx, const S* by) {
-  Eigen::Matrix<S, Units, Units> q = incoming(a, ax) * incoming(a, ay).transpose();
-  q.noalias() -= unfold_outgoing<Units>(b, bx) * unfold_outgoing<Units>(b, by).transpose();
+  Eigen::Matrix<S, Units, Units> q = incoming_gram(a, ax, ay);
+  q -= outgoing_gram<Units>(b, bx, by);
   return q;
 }
 

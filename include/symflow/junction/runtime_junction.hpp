@@ -202,17 +202,18 @@ class RuntimeJunction {
     net_.check_params(x);
     net_.check_params(y);
     switch (kind_) {
+      // The compile-time forms (rescale_form, linear_form), each half on its own layer.
       case JunctionKind::rescale:
-        return with_pair<Value>([&](const auto& a, const auto& b) {
-          return Value(detail::rescale_form<Dynamic>(a, b, degree_, at(x, i_), at(y, i_), at(x, i_ + 2), at(y, i_ + 2)));
-        });
+        return incoming<Value>([&](const auto& a) { return detail::incoming_dots(a, at(x, i_), at(y, i_)); }) -
+               degree_ * outgoing<Value>([&](const auto& b) {
+                 return detail::outgoing_dots<Dynamic>(b, at(x, i_ + 2), at(y, i_ + 2));
+               });
       case JunctionKind::linear_imbalance:
-        return with_pair<Value>([&](const auto& a, const auto& b) {
-          return Value(detail::linear_form<Dynamic>(a, b, at(x, i_), at(y, i_), at(x, i_ + 2), at(y, i_ + 2)));
-        });
+        return incoming<Value>([&](const auto& a) { return detail::incoming_gram(a, at(x, i_), at(y, i_)); }) -
+               outgoing<Value>([&](const auto& b) { return detail::outgoing_gram<Dynamic>(b, at(x, i_ + 2), at(y, i_ + 2)); });
       case JunctionKind::scale:
-        return detail::with_weights<Value>(net_.layer(i_), [&](const auto& a) {
-          if (per_unit_) return Value(detail::normalized_scale_form<true>(a, at(x, i_), at(y, i_)));
+        return detail::with_weights<Value>(net_.layer(i_), [&](const auto& a) -> Value {
+          if (per_unit_) return detail::normalized_scale_form<true>(a, at(x, i_), at(y, i_));
           return Value::Constant(1, 1, detail::normalized_scale_form<false>(a, at(x, i_), at(y, i_))(0));
         });
       case JunctionKind::translation: break;
@@ -285,15 +286,11 @@ class RuntimeJunction {
     net_.check_params(theta);
     check_group(g);
     switch (kind_) {
-      case JunctionKind::rescale:
-        return with_pair<Params>([&](const auto& a, const auto& b) {
-          return detail::act_on_junction(a, net_.offset(i_), b, net_.offset(i_ + 2), theta, g.col(0).asDiagonal(),
-                                         g.col(0).array().pow(-degree_).matrix().asDiagonal());
-        });
-      case JunctionKind::linear_imbalance:
-        return with_pair<Params>([&](const auto& a, const auto& b) {
-          return detail::act_on_junction(a, net_.offset(i_), b, net_.offset(i_ + 2), theta, g, g.inverse().eval());
-        });
+      case JunctionKind::rescale: {
+        const Vector c = g.col(0), c_out = c.array().pow(-degree_).matrix();
+        return act_on_units(theta, c.asDiagonal(), c_out.asDiagonal());
+      }
+      case JunctionKind::linear_imbalance: return act_on_units(theta, g, Value(g.inverse()));
       case JunctionKind::scale: {
         Params p = theta;
         scale(p, g);
@@ -308,15 +305,11 @@ class RuntimeJunction {
     net_.check_params(theta);
     check_element("algebra element", m);
     switch (kind_) {
-      case JunctionKind::rescale:
-        return with_pair<Params>([&](const auto& a, const auto& b) {
-          return detail::junction_generator(a, net_.offset(i_), b, net_.offset(i_ + 2), theta, m.col(0).asDiagonal(),
-                                            (-degree_ * m.col(0)).eval().asDiagonal());
-        });
-      case JunctionKind::linear_imbalance:
-        return with_pair<Params>([&](const auto& a, const auto& b) {
-          return detail::junction_generator(a, net_.offset(i_), b, net_.offset(i_ + 2), theta, m, (-m).eval());
-        });
+      case JunctionKind::rescale: {
+        const Vector in = m.col(0), out = -degree_ * in;
+        return generator_blocks(act_on_units(theta, in.asDiagonal(), out.asDiagonal()));
+      }
+      case JunctionKind::linear_imbalance: return generator_blocks(act_on_units(theta, m, Value(-m)));
       case JunctionKind::scale: {
         Params xi = Params::Zero(theta.size());
         const Index begin = net_.offset(i_), size = net_.layer_size(i_);
@@ -338,11 +331,26 @@ class RuntimeJunction {
  private:
   const Scalar* at(const Params& p, Index i) const { return p.data() + net_.offset(i); }
 
-  // f(a, b) with the Bound classes of layers i and i + 2.
+  using Vector = Eigen::Matrix<Scalar, Dynamic, 1>;
+
+  // f(l) with the Bound class of the junction's incoming layer i, or of its outgoing layer i + 2:
+  // each half of a form or an action visits one layer (4 + 4 layer types, not 4 × 4 pairs).
   template <class R, class F>
-  R with_pair(F&& f) const {
-    return detail::with_weights<R>(net_.layer(i_), [&](const auto& a) {
-      return detail::with_weights<R>(net_.layer(i_ + 2), [&](const auto& b) { return f(a, b); });
+  R incoming(F&& f) const { return detail::with_weights<R>(net_.layer(i_), std::forward<F>(f)); }
+  template <class R, class F>
+  R outgoing(F&& f) const { return detail::with_weights<R>(net_.layer(i_ + 2), std::forward<F>(f)); }
+
+  // act_on_junction: [W b] of layer i ← X [W b], the outgoing weights of layer i + 2 ← W (Y ⊗ I_P).
+  template <class X, class Y>
+  Params act_on_units(const Params& theta, const X& x, const Y& y) const {
+    Params p = theta;
+    incoming<int>([&](const auto& a) { detail::transform_incoming(a, p.data() + net_.offset(i_), x); return 0; });
+    outgoing<int>([&](const auto& b) { detail::transform_outgoing(b, p.data() + net_.offset(i_ + 2), y); return 0; });
+    return p;
+  }
+  Params generator_blocks(const Params& moved) const {
+    return outgoing<Params>([&](const auto& b) {
+      return detail::junction_blocks(moved, net_.offset(i_), net_.layer_size(i_), b, net_.offset(i_ + 2));
     });
   }
   void scale(Params& p, const Group& c) const {
