@@ -229,14 +229,18 @@ def all_junctions():
     return [(junction_net, i, kind) for i, kind in JUNCTIONS] + [(conv_net, i, kind) for i, kind in CONV_JUNCTIONS]
 
 
+def junction_problem(make, layer, kind, seed):
+    """The junction, a cross-entropy objective on a random batch, and a random θ."""
+    net = make()
+    x, y = batch(net, one_hot=True)
+    return (sf.Junction(net, layer, kind, loss="cross_entropy"), sf.Objective(net, "cross_entropy", x, y),
+            net.random_params(seed=seed, stddev=0.6))
+
+
 @pytest.mark.parametrize("make,layer,kind", all_junctions())
 def test_actions_leave_the_loss_unchanged(make, layer, kind):
-    net = make()
-    junction = sf.Junction(net, layer, kind, loss="cross_entropy")
-    x, y = batch(net, one_hot=True)
-    objective = sf.Objective(net, "cross_entropy", x, y)
+    junction, objective, theta = junction_problem(make, layer, kind, seed=11)
     rng = np.random.default_rng(layer)
-    theta = net.random_params(seed=11, stddev=0.6)
     m = 0.5 * rng.standard_normal(junction.shape)
     g = junction.exp(m)
     moved = junction.act(g, theta)
@@ -256,11 +260,7 @@ def test_actions_leave_the_loss_unchanged(make, layer, kind):
 
 @pytest.mark.parametrize("make,layer,kind", all_junctions())
 def test_one_gradient_step_changes_q_as_the_drift_identity_says(make, layer, kind):
-    net = make()
-    junction = sf.Junction(net, layer, kind, loss="cross_entropy")
-    x, y = batch(net, one_hot=True)
-    objective = sf.Objective(net, "cross_entropy", x, y)
-    theta = net.random_params(seed=12, stddev=0.6)
+    junction, objective, theta = junction_problem(make, layer, kind, seed=12)
     eta = 0.1
     stepped, loss = objective.gd_step(theta, eta)
     grad = objective.gradient(theta)
