@@ -33,12 +33,11 @@ namespace detail {
 // junction and raw pointers to their parameters in x and y: the compile-time quantities below and
 // the run-time ones of symflow/junction/runtime_junction.hpp evaluate these same functions.
 
-/// Throws std::invalid_argument unless layer `a` makes as many units as layer `b` reads.
-template <class A, class B>
-void require_junction_units(const char* quantity, const A& a, const B& b) {
-  if (a.out_units() != b.in_units())
-    throw std::invalid_argument(std::string("symflow::") + quantity + ": layer I has " + std::to_string(a.out_units()) +
-                                " units but layer I + 2 reads " + std::to_string(b.in_units()));
+/// Throws std::invalid_argument unless layer I makes as many units as layer I + 2 reads.
+inline void require_junction_units(const char* quantity, Index made, Index read) {
+  if (made != read)
+    throw std::invalid_argument(std::string("symflow::") + quantity + ": layer I has " + std::to_string(made) +
+                                " units but layer I + 2 reads " + std::to_string(read));
 }
 
 /// Rescale: B(x, y)_k = ⟨x, y⟩ over unit k's incoming parameters (layer a) − α ⟨x, y⟩ over its
@@ -126,7 +125,8 @@ class RescaleImbalance : public detail::JunctionBase<Net, I> {
   static constexpr bool is_linear = false;
 
   explicit RescaleImbalance(Net net) : Base(std::move(net)) {
-    detail::require_junction_units("RescaleImbalance", this->net_.template layer<I>(), this->net_.template layer<I + 2>());
+    detail::require_junction_units("RescaleImbalance", this->net_.template layer<I>().out_units(),
+                                   this->net_.template layer<I + 2>().in_units());
     alpha_ = static_cast<Scalar>(homogeneity_degree(this->net_.template layer<I + 1>().activation()));
   }
   Scalar degree() const { return alpha_; }
@@ -171,7 +171,8 @@ class LinearImbalance : public detail::JunctionBase<Net, I> {
   static constexpr bool is_linear = false;
 
   explicit LinearImbalance(Net net) : Base(std::move(net)) {
-    detail::require_junction_units("LinearImbalance", this->net_.template layer<I>(), this->net_.template layer<I + 2>());
+    detail::require_junction_units("LinearImbalance", this->net_.template layer<I>().out_units(),
+                                   this->net_.template layer<I + 2>().in_units());
   }
   Index units() const { return this->net_.template layer<I>().out_units(); }
 

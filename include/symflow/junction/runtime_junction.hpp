@@ -167,14 +167,10 @@ class RuntimeJunction {
                                   listed + ", not " + to_string(kind));
     if (kind_ == JunctionKind::rescale) degree_ = static_cast<Scalar>(detail::runtime_layer_facts(net_.layer(i_ + 1)).degree);
     if (kind_ == JunctionKind::scale) per_unit_ = detail::runtime_layer_facts(net_.layer(i_ + 1)).per_channel;
+    const Index units = incoming<Index>([](const auto& a) { return a.out_units(); });
     if (kind_ == JunctionKind::rescale || kind_ == JunctionKind::linear_imbalance)
-      detail::with_weights<int>(net_.layer(i_), [&](const auto& a) {
-        return detail::with_weights<int>(net_.layer(i_ + 2), [&](const auto& b) {
-          detail::require_junction_units(kind_ == JunctionKind::rescale ? "RescaleImbalance" : "LinearImbalance", a, b);
-          return 0;
-        });
-      });
-    const Index units = detail::with_weights<Index>(net_.layer(i_), [](const auto& a) { return a.out_units(); });
+      detail::require_junction_units(kind_ == JunctionKind::rescale ? "RescaleImbalance" : "LinearImbalance", units,
+                                     outgoing<Index>([](const auto& b) { return b.in_units(); }));
     switch (kind_) {
       case JunctionKind::rescale: shape_ = {units, 1}; break;
       case JunctionKind::linear_imbalance: shape_ = {units, units}; break;
@@ -212,7 +208,7 @@ class RuntimeJunction {
         return incoming<Value>([&](const auto& a) { return detail::incoming_gram(a, at(x, i_), at(y, i_)); }) -
                outgoing<Value>([&](const auto& b) { return detail::outgoing_gram<Dynamic>(b, at(x, i_ + 2), at(y, i_ + 2)); });
       case JunctionKind::scale:
-        return detail::with_weights<Value>(net_.layer(i_), [&](const auto& a) -> Value {
+        return incoming<Value>([&](const auto& a) -> Value {
           if (per_unit_) return detail::normalized_scale_form<true>(a, at(x, i_), at(y, i_));
           return Value::Constant(1, 1, detail::normalized_scale_form<false>(a, at(x, i_), at(y, i_))(0));
         });
@@ -225,7 +221,7 @@ class RuntimeJunction {
     net_.check_params(x);
     if (kind_ != JunctionKind::translation)
       throw std::logic_error("symflow::RuntimeJunction::linear: the " + name() + " quantity is quadratic (use form or value)");
-    return detail::with_weights<Value>(net_.layer(i_), [&](const auto& l) -> Value {
+    return incoming<Value>([&](const auto& l) -> Value {
       if constexpr (requires { requires std::remove_cvref_t<decltype(l)>::is_dense; })
         return detail::translation_linear<Dynamic>(l, at(x, i_));
       else throw std::logic_error("symflow::RuntimeJunction: the translation needs a Dense layer");
@@ -320,7 +316,7 @@ class RuntimeJunction {
       case JunctionKind::translation: break;
     }
     Params xi = Params::Zero(theta.size());
-    detail::with_weights<int>(net_.layer(i_), [&](const auto& l) {
+    incoming<int>([&](const auto& l) {
       if constexpr (requires { requires std::remove_cvref_t<decltype(l)>::is_dense; })
         detail::translation_generator(l, xi.data() + net_.offset(i_), m.col(0));
       return 0;
@@ -354,7 +350,7 @@ class RuntimeJunction {
     });
   }
   void scale(Params& p, const Group& c) const {
-    detail::with_weights<int>(net_.layer(i_), [&](const auto& l) {
+    incoming<int>([&](const auto& l) {
       Scalar* block = p.data() + net_.offset(i_);
       if (per_unit_) detail::scale_groups<true>(l, block, c.col(0));
       else detail::scale_groups<false>(l, block, c.col(0));
@@ -362,7 +358,7 @@ class RuntimeJunction {
     });
   }
   bool layer_has_bias() const {
-    return detail::with_weights<bool>(net_.layer(i_), [](const auto& l) { return std::remove_cvref_t<decltype(l)>::has_bias; });
+    return incoming<bool>([](const auto& l) { return std::remove_cvref_t<decltype(l)>::has_bias; });
   }
 
   void check_element(const char* what, const Value& m) const {
