@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include <symflow/model/runtime_loss.hpp>
+#include <symflow/junction/runtime_junction.hpp>
 #include <symflow/model/runtime_sequential.hpp>
 
 namespace symflow::python {
@@ -24,7 +24,7 @@ struct PyLayer {
 Shape shape_from(pybind11::handle input);
 
 /// The kind named `name` (rescale, linear_imbalance, scale, translation); ValueError otherwise.
-int junction_kind_from(const std::string& name);
+JunctionKind junction_kind_from(const std::string& name);
 
 template <class S>
 void bind_scalar(pybind11::module_& m, const std::string& suffix);

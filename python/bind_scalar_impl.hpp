@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
 #include <utility>
@@ -39,10 +40,15 @@ struct Bindings {
   static Matrix<S> inputs(py::handle obj) { return to_matrix<S>(obj, "X", "a 2-D array (features, samples): samples are columns"); }
   static Matrix<S> targets(py::handle obj) { return to_matrix<S>(obj, "Y", "a 2-D array (outputs, samples): samples are columns"); }
 
+  /// The loss named by a Python string, or none for None.
+  static std::optional<RuntimeLoss> loss_from(const py::object& loss) {
+    if (loss.is_none()) return std::nullopt;
+    return RuntimeLoss(py::cast<std::string>(loss));
+  }
+
   static Junction make_junction(const Model& net, Index layer, const std::string& kind, const py::object& loss) {
-    if (loss.is_none()) return Junction(net, layer, static_cast<JunctionKind>(junction_kind_from(kind)));
-    const RuntimeLoss l(py::cast<std::string>(loss));
-    return Junction(net, layer, static_cast<JunctionKind>(junction_kind_from(kind)), &l);
+    const std::optional<RuntimeLoss> l = loss_from(loss);
+    return Junction(net, layer, junction_kind_from(kind), l ? &*l : nullptr);
   }
 
   /// What a run leaves: the last θ, the status and the records.
@@ -172,15 +178,9 @@ struct Bindings {
         .def(
             "junction_kinds",
             [](const Model& n, Index i, const py::object& loss) {
-              std::vector<JunctionKind> kinds;
-              if (loss.is_none()) {
-                kinds = junction_kinds(n, i);
-              } else {
-                const RuntimeLoss l(py::cast<std::string>(loss));
-                kinds = junction_kinds(n, i, &l);
-              }
+              const std::optional<RuntimeLoss> l = loss_from(loss);
               py::list out;
-              for (JunctionKind k : kinds) out.append(to_string(k));
+              for (JunctionKind k : junction_kinds(n, i, l ? &*l : nullptr)) out.append(to_string(k));
               return out;
             },
             "layer"_a, "loss"_a = py::none())

@@ -39,9 +39,9 @@ Shape shape_from(py::handle input) {
                         ", expected the number of features n or the image shape (C, H, W)");
 }
 
-int junction_kind_from(const std::string& name) {
+JunctionKind junction_kind_from(const std::string& name) {
   for (JunctionKind k : {JunctionKind::rescale, JunctionKind::linear_imbalance, JunctionKind::scale, JunctionKind::translation})
-    if (to_string(k) == name) return static_cast<int>(k);
+    if (to_string(k) == name) return k;
   throw py::value_error("symflow.Junction: unknown kind '" + name + "' (expected rescale, linear_imbalance, scale or translation)");
 }
 
