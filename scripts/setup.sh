@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(cmake g++ libeigen3-dev catch2 libbenchmark-dev libcli11-dev gnuplot-nox zlib1g-dev
           dataset-fashion-mnist libomp-dev clang-14 libclang-rt-14-dev libopenmpi-dev openmpi-bin
-          lld nlohmann-json3-dev)
+          lld nlohmann-json3-dev pybind11-dev python3-dev python3-numpy python3-pytest)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

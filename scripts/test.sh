@@ -2,7 +2,8 @@
 # Sets up, builds and runs the whole test suite: every test once, in the build that suits it.
 #  1. g++, Release, warnings are errors, without the unit tests (SYMFLOW_UNIT_TESTS=OFF): the
 #     programs as shipped, so examples in --quick mode and the figure checks on their CSVs, the
-#     benchmarks' smoke run, the compile-fail tests, the installed package, the IDX fuzzer.
+#     benchmarks' smoke run, the compile-fail tests, the installed package, the IDX and safetensors fuzzers, the
+#     Python module and its pytest suite (the `python` label).
 #  2. clang, AddressSanitizer + UndefinedBehaviorSanitizer, unoptimised, warnings are errors: the
 #     unit tests, the doc snippets and the MPI sweep (the `unit` label). clang instantiates symflow's
 #     templates 2.5-4 times faster than g++ 12 (test_teleport_search: 75 s against 301 s of CPU);
@@ -29,7 +30,8 @@ sanitize_cxx="$(command -v clang++-14 || command -v clang++ || command -v g++)"
 linker=()
 command -v ld.lld >/dev/null && [[ "$sanitize_cxx" == *clang* ]] && linker=(-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld)
 cmake -S "$root" -B "$asan" -DCMAKE_CXX_COMPILER="$sanitize_cxx" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" -DSYMFLOW_SANITIZE=ON \
-      -DSYMFLOW_BUILD_TESTS=ON -DSYMFLOW_UNITY_TESTS=ON -DSYMFLOW_BUILD_EXAMPLES=OFF -DSYMFLOW_BUILD_BENCH=OFF "${linker[@]}" >/dev/null
+      -DSYMFLOW_BUILD_TESTS=ON -DSYMFLOW_UNITY_TESTS=ON -DSYMFLOW_BUILD_EXAMPLES=OFF -DSYMFLOW_BUILD_BENCH=OFF -DSYMFLOW_PYTHON=OFF \
+      "${linker[@]}" >/dev/null
 cmake --build "$asan" -j "$jobs" --target unit_tests
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir "$asan" -j "$jobs" --output-on-failure -L unit

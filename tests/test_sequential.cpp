@@ -50,7 +50,7 @@ template <class Net, int I>
 Eigen::VectorXd direct_convolution(const Net& net, const Eigen::VectorXd& theta, const Eigen::VectorXd& x) {
   const auto& l = net.template layer<I>();
   const sf::Shape in = l.in_shape(), out = l.out_shape();
-  const int k = l.kernel, s = l.stride, pad = l.padding;
+  const Index k = l.kernel(), s = l.stride(), pad = l.padding();
   const Eigen::VectorXd w = theta.segment(net.offset(I), l.size());
   Eigen::VectorXd y(out.size());
   for (Index o = 0; o < out.channels; ++o)
@@ -58,8 +58,8 @@ Eigen::VectorXd direct_convolution(const Net& net, const Eigen::VectorXd& theta,
       for (Index c = 0; c < out.width; ++c) {
         double sum = w[out.channels * in.channels * k * k + o];  // bias after the weights
         for (Index i = 0; i < in.channels; ++i)
-          for (int u = 0; u < k; ++u)
-            for (int v = 0; v < k; ++v) {
+          for (Index u = 0; u < k; ++u)
+            for (Index v = 0; v < k; ++v) {
               const Index yy = r * s + u - pad, xx = c * s + v - pad;
               if (yy < 0 || yy >= in.height || xx < 0 || xx >= in.width) continue;
               sum += w[((o * in.channels + i) * k + u) * k + v] * x[(i * in.height + yy) * in.width + xx];

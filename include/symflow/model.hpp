@@ -9,4 +9,6 @@
 #include "symflow/model/mlp.hpp"
 #include "symflow/model/objective.hpp"
 #include "symflow/model/random.hpp"
+#include "symflow/model/runtime_loss.hpp"
+#include "symflow/model/runtime_sequential.hpp"
 #include "symflow/model/sequential.hpp"

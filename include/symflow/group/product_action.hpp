@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "symflow/core/config.hpp"
+#include "symflow/group/lie_algebra.hpp"
 
 namespace symflow {
 

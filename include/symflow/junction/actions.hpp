@@ -68,15 +68,52 @@ void transform_incoming(const L& l, S* theta, const X& x) {
   }
 }
 
-/// Copies the blocks of layers I (weight and bias) and I + 2 (weight only: g does not act on the
-/// outgoing layer's bias) from `from` into `to`, where the rest of a generator is zero.
-template <int I, class Net, class Params>
-void copy_junction_blocks(const Net& net, const Params& from, Params& to) {
-  const auto& in = net.template layer<I>();
-  const auto& out = net.template layer<I + 2>();
-  to.segment(net.offset(I), in.size()) = from.segment(net.offset(I), in.size());
-  to.segment(net.offset(I + 2), out.size()) = from.segment(net.offset(I + 2), out.size());
-  if constexpr (std::remove_cvref_t<decltype(out)>::has_bias) out.bias(to.data() + net.offset(I + 2)).setZero();
+/// g · θ for a junction acting on units: [W b] of layer `in` (at in_offset in θ) ← X [W b], the
+/// outgoing weights of layer `out` (at out_offset) ← W (Y ⊗ I_P).
+template <class In, class Out, class Params, class X, class Y>
+Params act_on_junction(const In& in, Index in_offset, const Out& out, Index out_offset, const Params& theta, const X& x,
+                       const Y& y) {
+  Params p = theta;
+  transform_incoming(in, p.data() + in_offset, x);
+  transform_outgoing(out, p.data() + out_offset, y);
+  return p;
+}
+
+/// The blocks a junction's generator lives on: those of `moved` (θ transformed by the algebra
+/// element, as act_on_junction does) on the incoming layer (in_size parameters at in_offset) and the
+/// outgoing layer `out`, zero elsewhere and on the outgoing bias (g does not act on it).
+template <class Params, class Out>
+Params junction_blocks(const Params& moved, Index in_offset, Index in_size, const Out& out, Index out_offset) {
+  Params xi = Params::Zero(moved.size());
+  xi.segment(in_offset, in_size) = moved.segment(in_offset, in_size);
+  xi.segment(out_offset, out.size()) = moved.segment(out_offset, out.size());
+  if constexpr (Out::has_bias) out.bias(xi.data() + out_offset).setZero();
+  return xi;
+}
+
+/// The generator of a junction acting on units, for the algebra element whose incoming part is X and
+/// outgoing part Y: (X [W b], W (Y ⊗ I_P)) on the two layers' blocks and zero elsewhere.
+template <class In, class Out, class Params, class X, class Y>
+Params junction_generator(const In& in, Index in_offset, const Out& out, Index out_offset, const Params& theta,
+                          const X& x, const Y& y) {
+  return junction_blocks(act_on_junction(in, in_offset, out, out_offset, theta, x, y), in_offset, in.size(), out,
+                         out_offset);
+}
+
+/// c · (group k of layer l's parameters at p): per unit (row k of W and b_k, c of length out_units)
+/// or all of them by c[0].
+template <bool PerUnit, class L, class S, class C>
+void scale_groups(const L& l, S* p, const C& c) {
+  if constexpr (PerUnit) transform_incoming(l, p, c.asDiagonal());
+  else Eigen::Map<Eigen::Matrix<S, Dynamic, 1>>(p, l.size()) *= c[0];
+}
+
+/// The generator (1uᵀ, β1) of the translation of a dense layer l, written into its block at p.
+template <class L, class S, class U>
+void translation_generator(const L& l, S* p, const U& u) {
+  const Index in = l.in_shape().size();
+  l.weight(p).rowwise() = u.head(in).transpose();
+  if constexpr (L::has_bias) l.bias(p).setConstant(u[in]);
 }
 
 }  // namespace detail
@@ -100,26 +137,17 @@ class RescaleJunctionAction {
   Group exp(const Algebra& m) const { return m.array().exp().matrix(); }
 
   Params act(const Group& c, const Params& theta) const {
-    const Scalar alpha = quantity_.degree();
-    return apply(theta, c, c.array().pow(-alpha).matrix());
+    const auto& net = model();
+    return detail::act_on_junction(net.template layer<I>(), net.offset(I), net.template layer<I + 2>(), net.offset(I + 2),
+                                   theta, c.asDiagonal(), c.array().pow(-quantity_.degree()).matrix().asDiagonal());
   }
   Params generator(const Algebra& m, const Params& theta) const {
-    Params out = apply(theta, m, (-quantity_.degree() * m).eval());
-    Params xi = Params::Zero(theta.size());
-    copy_blocks(out, xi);
-    return xi;
+    const auto& net = model();
+    return detail::junction_generator(net.template layer<I>(), net.offset(I), net.template layer<I + 2>(),
+                                      net.offset(I + 2), theta, m.asDiagonal(), (-quantity_.degree() * m).eval().asDiagonal());
   }
 
  private:
-  Params apply(const Params& theta, const Group& in, const Group& out_factor) const {
-    Params p = theta;
-    const auto& net = model();
-    detail::transform_incoming(net.template layer<I>(), p.data() + net.offset(I), in.asDiagonal());
-    detail::transform_outgoing(net.template layer<I + 2>(), p.data() + net.offset(I + 2), out_factor.asDiagonal());
-    return p;
-  }
-  // Keeps only the two layers' blocks (a generator is zero elsewhere, the outgoing bias included).
-  void copy_blocks(const Params& from, Params& to) const { detail::copy_junction_blocks<I>(model(), from, to); }
   Quantity quantity_;
 };
 
@@ -142,20 +170,14 @@ class LinearJunctionAction {
   Group exp(const Algebra& m) const { return m.exp(); }
 
   Params act(const Group& g, const Params& theta) const {
-    Params p = theta;
     const auto& net = model();
-    detail::transform_incoming(net.template layer<I>(), p.data() + net.offset(I), g);
-    detail::transform_outgoing(net.template layer<I + 2>(), p.data() + net.offset(I + 2), g.inverse().eval());
-    return p;
+    return detail::act_on_junction(net.template layer<I>(), net.offset(I), net.template layer<I + 2>(), net.offset(I + 2),
+                                   theta, g, g.inverse().eval());
   }
   Params generator(const Algebra& m, const Params& theta) const {
-    Params p = theta;
     const auto& net = model();
-    detail::transform_incoming(net.template layer<I>(), p.data() + net.offset(I), m);
-    detail::transform_outgoing(net.template layer<I + 2>(), p.data() + net.offset(I + 2), (-m).eval());
-    Params xi = Params::Zero(theta.size());
-    detail::copy_junction_blocks<I>(net, p, xi);
-    return xi;
+    return detail::junction_generator(net.template layer<I>(), net.offset(I), net.template layer<I + 2>(),
+                                      net.offset(I + 2), theta, m, (-m).eval());
   }
 
  private:
@@ -197,12 +219,7 @@ class ScaleJunctionAction {
  private:
   void scale(Scalar* p, const Group& c) const {
     const auto& net = model();
-    const auto& l = net.template layer<I>();
-    if constexpr (Quantity::per_unit) {
-      detail::transform_incoming(l, p + net.offset(I), c.asDiagonal());
-    } else {
-      Eigen::Map<Eigen::Matrix<Scalar, Dynamic, 1>>(p + net.offset(I), l.size()) *= c[0];
-    }
+    detail::scale_groups<Quantity::per_unit>(net.template layer<I>(), p + net.offset(I), c);
   }
   Quantity quantity_;
 };
@@ -233,12 +250,8 @@ class TranslationAction {
   /// (1uᵀ, β1): the same for every θ.
   Params generator(const Algebra& u, const Params& theta) const {
     const auto& net = model();
-    const auto& l = net.template layer<I>();
     Params xi = Params::Zero(theta.size());
-    Scalar* p = xi.data() + net.offset(I);
-    const Index in = l.in_shape().size();
-    l.weight(p).rowwise() = u.head(in).transpose();
-    if constexpr (Net::template Layer<I>::has_bias) l.bias(p).setConstant(u[in]);
+    detail::translation_generator(net.template layer<I>(), xi.data() + net.offset(I), u);
     return xi;
   }
 

@@ -29,6 +29,62 @@ namespace symflow {
 
 namespace detail {
 
+// The bilinear forms (and the linear map) of the four junction families, on the two layers of a
+// junction and raw pointers to their parameters in x and y: the compile-time quantities below and
+// the run-time ones of symflow/junction/runtime_junction.hpp evaluate these same functions.
+
+/// Throws std::invalid_argument unless layer I makes as many units as layer I + 2 reads.
+inline void require_junction_units(const char* quantity, Index made, Index read) {
+  if (made != read)
+    throw std::invalid_argument(std::string("symflow::") + quantity + ": layer I has " + std::to_string(made) +
+                                " units but layer I + 2 reads " + std::to_string(read));
+}
+
+/// Rescale: B(x, y)_k = ⟨x, y⟩ over unit k's incoming parameters (layer a) − α ⟨x, y⟩ over its
+/// outgoing weights (layer b).
+template <int Units, class A, class B, class S>
+Eigen::Matrix<S, Units, 1> rescale_form(const A& a, const B& b, S alpha, const S* ax, const S* ay, const S* bx,
+                                        const S* by) {
+  return incoming_dots(a, ax, ay) - alpha * outgoing_dots<Units>(b, bx, by);
+}
+
+/// [W b]_x [W b]_yᵀ of layer a: what its units receive, paired unit by unit.
+template <class A, class S>
+Eigen::Matrix<S, A::out_c, A::out_c> incoming_gram(const A& a, const S* x, const S* y) {
+  return incoming(a, x) * incoming(a, y).transpose();
+}
+
+/// U_x U_yᵀ of layer b (U: its weights unfolded per input unit): what the units send, paired.
+template <int Units, class B, class S>
+Eigen::Matrix<S, Units, Units> outgoing_gram(const B& b, const S* x, const S* y) {
+  return unfold_outgoing<Units>(b, x) * unfold_outgoing<Units>(b, y).transpose();
+}
+
+/// Linear imbalance: B(x, y) = [W b]_x [W b]_yᵀ − U_x U_yᵀ.
+template <int Units, class A, class B, class S>
+Eigen::Matrix<S, Units, Units> linear_form(const A& a, const B& b, const S* ax, const S* ay, const S* bx, const S* by) {
+  Eigen::Matrix<S, Units, Units> q = incoming_gram(a, ax, ay);
+  q -= outgoing_gram<Units>(b, bx, by);
+  return q;
+}
+
+/// Normalised scale: ⟨x, y⟩ over each unit's incoming parameters (per unit), or over all of them.
+template <bool PerUnit, class A, class S>
+Eigen::Matrix<S, PerUnit ? A::out_c : 1, 1> normalized_scale_form(const A& a, const S* x, const S* y) {
+  const auto d = incoming_dots(a, x, y);
+  if constexpr (PerUnit) return d;
+  else return Eigen::Matrix<S, 1, 1>::Constant(1, d.sum());
+}
+
+/// Translation: A x = (1ᵀW_x, 1ᵀb_x) of a dense layer.
+template <int Length, class L, class S>
+Eigen::Matrix<S, Length, 1> translation_linear(const L& l, const S* p) {
+  Eigen::Matrix<S, Length, 1> v(l.in_shape().size() + (L::has_bias ? 1 : 0));
+  v.head(l.in_shape().size()) = l.weight(p).colwise().sum().transpose();
+  if constexpr (L::has_bias) v[v.size() - 1] = l.bias(p).sum();
+  return v;
+}
+
 template <class Net, int I>
 class JunctionBase {
  public:
@@ -69,11 +125,8 @@ class RescaleImbalance : public detail::JunctionBase<Net, I> {
   static constexpr bool is_linear = false;
 
   explicit RescaleImbalance(Net net) : Base(std::move(net)) {
-    const auto& a = this->net_.template layer<I>();
-    const auto& b = this->net_.template layer<I + 2>();
-    if (a.out_units() != b.in_units())
-      throw std::invalid_argument("symflow::RescaleImbalance: layer I has " + std::to_string(a.out_units()) +
-                                  " units but layer I + 2 reads " + std::to_string(b.in_units()));
+    detail::require_junction_units("RescaleImbalance", this->net_.template layer<I>().out_units(),
+                                   this->net_.template layer<I + 2>().in_units());
     alpha_ = static_cast<Scalar>(homogeneity_degree(this->net_.template layer<I + 1>().activation()));
   }
   Scalar degree() const { return alpha_; }
@@ -81,10 +134,9 @@ class RescaleImbalance : public detail::JunctionBase<Net, I> {
 
   /// B(x, y)_k = ⟨x, y⟩ over unit k's incoming parameters − α ⟨x, y⟩ over its outgoing weights.
   Value form(const Params& x, const Params& y) const {
-    const auto& a = this->net_.template layer<I>();
-    const auto& b = this->net_.template layer<I + 2>();
-    return detail::incoming_dots(a, this->template at<I>(x), this->template at<I>(y)) -
-           alpha_ * detail::outgoing_dots<units_at_compile_time>(b, this->template at<I + 2>(x), this->template at<I + 2>(y));
+    return detail::rescale_form<units_at_compile_time>(this->net_.template layer<I>(), this->net_.template layer<I + 2>(),
+                                                       alpha_, this->template at<I>(x), this->template at<I>(y),
+                                                       this->template at<I + 2>(x), this->template at<I + 2>(y));
   }
   Value value(const Params& p) const { return form(p, p); }
   /// d/dt Q(θ + tv) = B(θ, v) + B(v, θ), exact (what directional_derivative and the law counts use).
@@ -119,22 +171,16 @@ class LinearImbalance : public detail::JunctionBase<Net, I> {
   static constexpr bool is_linear = false;
 
   explicit LinearImbalance(Net net) : Base(std::move(net)) {
-    const auto& a = this->net_.template layer<I>();
-    const auto& b = this->net_.template layer<I + 2>();
-    if (a.out_units() != b.in_units())
-      throw std::invalid_argument("symflow::LinearImbalance: layer I has " + std::to_string(a.out_units()) +
-                                  " units but layer I + 2 reads " + std::to_string(b.in_units()));
+    detail::require_junction_units("LinearImbalance", this->net_.template layer<I>().out_units(),
+                                   this->net_.template layer<I + 2>().in_units());
   }
   Index units() const { return this->net_.template layer<I>().out_units(); }
 
   /// B(x, y) = [W b]_x [W b]_yᵀ − U_x U_yᵀ (U: outgoing weights unfolded per unit).
   Value form(const Params& x, const Params& y) const {
-    const auto& a = this->net_.template layer<I>();
-    const auto& b = this->net_.template layer<I + 2>();
-    Value q = detail::incoming(a, this->template at<I>(x)) * detail::incoming(a, this->template at<I>(y)).transpose();
-    q.noalias() -= detail::unfold_outgoing<units_at_compile_time>(b, this->template at<I + 2>(x)) *
-                   detail::unfold_outgoing<units_at_compile_time>(b, this->template at<I + 2>(y)).transpose();
-    return q;
+    return detail::linear_form<units_at_compile_time>(this->net_.template layer<I>(), this->net_.template layer<I + 2>(),
+                                                      this->template at<I>(x), this->template at<I>(y),
+                                                      this->template at<I + 2>(x), this->template at<I + 2>(y));
   }
   Value value(const Params& p) const { return form(p, p); }
   /// d/dt Q(θ + tv) = B(θ, v) + B(v, θ), exact (what directional_derivative and the law counts use).
@@ -172,9 +218,8 @@ class NormalizedScale : public detail::JunctionBase<Net, I> {
   double epsilon() const { return this->net_.template layer<I + 1>().epsilon(); }
 
   Value form(const Params& x, const Params& y) const {
-    const auto d = detail::incoming_dots(this->net_.template layer<I>(), this->template at<I>(x), this->template at<I>(y));
-    if constexpr (per_unit) return d;
-    else return Value::Constant(1, d.sum());
+    return detail::normalized_scale_form<per_unit>(this->net_.template layer<I>(), this->template at<I>(x),
+                                                   this->template at<I>(y));
   }
   Value value(const Params& p) const { return form(p, p); }
   /// d/dt Q(θ + tv) = B(θ, v) + B(v, θ), exact (what directional_derivative and the law counts use).
@@ -204,12 +249,7 @@ class Translation : public detail::JunctionBase<Net, I> {
 
   /// A x = (1ᵀW_x, 1ᵀb_x).
   Value linear(const Params& x) const {
-    const auto& l = this->net_.template layer<I>();
-    const Scalar* p = this->template at<I>(x);
-    Value v(l.in_shape().size() + (L::has_bias ? 1 : 0));
-    v.head(l.in_shape().size()) = l.weight(p).colwise().sum().transpose();
-    if constexpr (L::has_bias) v[v.size() - 1] = l.bias(p).sum();
-    return v;
+    return detail::translation_linear<length_at_compile_time>(this->net_.template layer<I>(), this->template at<I>(x));
   }
   Value value(const Params& p) const { return linear(p); }
   /// Linear: d/dt Q(θ + tv) = A v.

@@ -152,10 +152,7 @@ class Sequential {
   /// Throws std::invalid_argument unless θ has length d.
   template <class Derived>
   void check_params(const Eigen::MatrixBase<Derived>& p) const {
-    static_assert(Derived::ColsAtCompileTime == 1, "symflow: parameters are a column vector");
-    static_assert(std::is_same_v<typename Derived::Scalar, Scalar>,
-                  "symflow: the parameter vector's scalar type differs from the model's");
-    detail::require_length("parameter vector θ", size(), p.size());
+    detail::require_params<Scalar>(size(), p);
   }
   /// Throws std::invalid_argument unless X has C·H·W rows.
   template <class DerivedX>
@@ -163,10 +160,7 @@ class Sequential {
     static_assert(DerivedX::RowsAtCompileTime == Dynamic || input_width == Dynamic ||
                       DerivedX::RowsAtCompileTime == input_width,
                   "symflow: the input X must have C·H·W rows (samples are columns)");
-    if (x.rows() != input_size())
-      throw std::invalid_argument("symflow: input X has shape " + detail::shape_string(x.rows(), x.cols()) +
-                                  ", expected " + std::to_string(input_size()) + " rows = " + input_shape().str() +
-                                  " (samples are columns)");
+    detail::require_input(input_shape(), x.rows(), x.cols());
   }
 
  private:

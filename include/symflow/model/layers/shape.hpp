@@ -8,6 +8,7 @@
 /// then known at run time (from the model's input shape and the layers' parameters).
 
 #include <string>
+#include <type_traits>
 
 #include "symflow/core/config.hpp"
 
@@ -46,6 +47,23 @@ inline void require_extent(const char* layer, const char* what, int fixed, Index
   if (actual <= 0)
     throw std::invalid_argument(std::string("symflow::") + layer + ": " + what + " is " + std::to_string(actual) +
                                 ", expected a positive number");
+}
+
+/// Throws std::invalid_argument unless θ has length d; θ must be a column of the model's scalar.
+template <class Scalar, class Derived>
+void require_params(Index d, const Eigen::MatrixBase<Derived>& p) {
+  static_assert(Derived::ColsAtCompileTime == 1, "symflow: parameters are a column vector");
+  static_assert(std::is_same_v<typename Derived::Scalar, Scalar>,
+                "symflow: the parameter vector's scalar type differs from the model's");
+  require_length("parameter vector θ", d, p.size());
+}
+
+/// Throws std::invalid_argument unless an input X of shape rows × cols has one row per entry of a
+/// sample of shape `in` (samples are columns).
+inline void require_input(Shape in, Index rows, Index cols) {
+  if (rows != in.size())
+    throw std::invalid_argument("symflow: input X has shape " + shape_string(rows, cols) + ", expected " +
+                                std::to_string(in.size()) + " rows = " + in.str() + " (samples are columns)");
 }
 
 /// Feature matrices R^{rows × K}: fixed-size when both are known and small (stack), else with a

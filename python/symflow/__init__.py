@@ -1,0 +1,137 @@
+"""symflow from Python: the symmetries, conserved quantities and gradient flow of neural networks.
+
+Models are composed from layers at run time and run on the C++ library's own layer code
+(symflow::RuntimeSequential). Samples are columns, as in the C++ library: inputs X have shape
+(features, samples), targets Y (outputs, samples); for a PyTorch batch `x` of shape
+(samples, ...) pass ``x.reshape(len(x), -1).T`` (a view, read without a reordering copy).
+Layers are numbered from 1, as in the C++ library and the paper. See docs/python.md.
+"""
+
+import numpy as _np
+
+from ._symflow import (  # noqa: F401  (re-exported)
+    Adam,
+    BatchNorm,
+    Conv2d,
+    Dense,
+    DormandPrince,
+    GradientDescent,
+    Homogeneous,
+    Identity,
+    Layer,
+    LayerNorm,
+    LeakyReLU,
+    Momentum,
+    OrbitDimension,
+    OrbitSearchOptions,
+    ReLU,
+    RungeKutta4,
+    Sigmoid,
+    Stopping,
+    Tanh,
+    linear_trace_gd_bound,
+)
+from . import _symflow
+
+_DTYPES = {"float64": "64", "float32": "32"}
+_LOSSES = {
+    "mse": "mean_squared_error",
+    "mean_squared_error": "mean_squared_error",
+    "half_squared_error": "half_squared_error",
+    "cross_entropy": "softmax_cross_entropy",
+    "softmax_cross_entropy": "softmax_cross_entropy",
+}
+
+
+def _suffix(dtype):
+    name = _np.dtype(dtype).name
+    if name not in _DTYPES:
+        raise TypeError(f"symflow: dtype {name} is not supported (float64 or float32)")
+    return _DTYPES[name]
+
+
+def _loss_name(loss):
+    if loss is None:
+        return None
+    if loss not in _LOSSES:
+        raise ValueError(f"symflow: unknown loss {loss!r} (expected one of {', '.join(sorted(_LOSSES))})")
+    return _LOSSES[loss]
+
+
+def _suffix_of(model):
+    return "64" if model.dtype == "float64" else "32"
+
+
+def Sequential(input, layers, dtype="float64"):
+    """A model from a list of layers: ``Sequential(input=4, layers=[Dense(6), ReLU(), Dense(3)])``.
+
+    ``input`` is the number of features n or the image shape (C, H, W); ``dtype`` is "float64" or
+    "float32" (θ, X and Y must then have that dtype).
+    """
+    return getattr(_symflow, "Sequential" + _suffix(dtype))(input, list(layers))
+
+
+def Objective(model, loss, x, y):
+    """L(θ) = loss(F_θ(X), Y): ``loss`` is "mse" (mean over all entries, PyTorch's MSELoss),
+    "half_squared_error" (½‖Y − F‖²) or "cross_entropy" (softmax cross-entropy, one-hot or
+    probability columns Y, PyTorch's CrossEntropyLoss)."""
+    return getattr(_symflow, "Objective" + _suffix_of(model))(model, _loss_name(loss), x, y)
+
+
+def Junction(model, layer, kind, loss=None):
+    """The symmetry of kind ``kind`` ("rescale", "linear_imbalance", "scale", "translation") at the
+    junction that starts at layer ``layer``; ``loss`` is needed for the softmax head's translation."""
+    return getattr(_symflow, "Junction" + _suffix_of(model))(model, layer, kind, _loss_name(loss))
+
+
+def junctions(model, layer, loss=None):
+    """Every symmetry of the junction at ``layer``, deduced from the layers after it (and the loss,
+    for the last layer) as the C++ library's conserved<I> does."""
+    return [Junction(model, layer, kind, loss) for kind in model.junction_kinds(layer, _loss_name(loss))]
+
+
+def run(objective, theta, method, max_steps=1000, every=1, quantities=(), **stopping):
+    """Runs ``method`` (GradientDescent, Momentum, Adam, RungeKutta4, DormandPrince) from θ.
+
+    Records every ``every`` steps (and the last point) the loss, ‖∇L‖ and each junction's quantity.
+    Returns a dict: ``theta`` (the last point), ``status`` (reason, message, step, …), arrays
+    ``step``, ``time``, ``loss``, ``gradient_norm`` and ``quantities`` (one array per junction,
+    shape (records, *junction.shape)). Other keyword arguments go to Stopping (max_time,
+    loss_tolerance, gradient_tolerance, …).
+    """
+    return objective._run(method, theta, Stopping(max_steps=max_steps, **stopping), every, list(quantities))
+
+
+def weight(model, layer, theta):
+    """Layer ``layer``'s weight as a view into θ (no copy; writing to it changes θ): Dense (units,
+    inputs), Conv2d (out, in, kernel, kernel), PyTorch's shapes."""
+    spec = model.layers[layer - 1]
+    start = model.offset(layer)
+    inputs = int(_np.prod(model.layer_input_shape(layer)))
+    if spec.name == "Dense":
+        units = spec.options["units"]
+        return theta[start:start + units * inputs].reshape((units, inputs), order="F")
+    if spec.name == "Conv2d":
+        o = spec.options
+        c = model.layer_input_shape(layer)[0]
+        size = o["channels"] * c * o["kernel"] ** 2
+        return theta[start:start + size].reshape((o["channels"], c, o["kernel"], o["kernel"]))
+    raise ValueError(f"symflow.weight: layer {layer} ({spec!r}) has no weights")
+
+
+def bias(model, layer, theta):
+    """Layer ``layer``'s bias as a view into θ (no copy)."""
+    spec = model.layers[layer - 1]
+    if spec.name not in ("Dense", "Conv2d") or not spec.options["bias"]:
+        raise ValueError(f"symflow.bias: layer {layer} ({spec!r}) has no bias")
+    end = model.offset(layer) + model.layer_size(layer)
+    units = spec.options["units"] if spec.name == "Dense" else spec.options["channels"]
+    return theta[end - units:end]
+
+
+def from_torch(module, input=None, dtype=None, model=None):
+    """``(model, theta)`` from a ``torch.nn.Sequential``, or θ alone from its ``state_dict()`` and
+    ``model=`` (see symflow.torch; torch is imported only here)."""
+    from .torch import from_torch as convert
+
+    return convert(module, input=input, dtype=dtype, model=model)
