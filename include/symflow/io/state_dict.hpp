@@ -83,11 +83,11 @@ void collect_torch_modules(const Chain& chain, Index base, const std::string& pr
       const Index in = layer.in_shape().size(), units = layer.out_units();
       out.push_back({Kind::dense, what + " (Dense)", prefix + std::to_string(index), offset,
                      {extent(units), extent(in)}, L::has_bias, offset + units * in});
-    } else if constexpr (requires { L::kernel; }) {
+    } else if constexpr (requires { requires L::is_conv2d; }) {
       image = true;
       const Index units = layer.out_units();
       out.push_back({Kind::conv2d, what + " (Conv2d)", prefix + std::to_string(index), offset,
-                     {extent(units), extent(layer.in_units()), extent(L::kernel), extent(L::kernel)}, L::has_bias,
+                     {extent(units), extent(layer.in_units()), extent(layer.kernel()), extent(layer.kernel())}, L::has_bias,
                      offset + units * layer.patch_size()});
     } else if constexpr (requires { L::is_normalization; }) {
       const bool layer_norm = std::is_same_v<typename L::Spec, LayerNorm>;

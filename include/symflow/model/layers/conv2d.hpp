@@ -50,6 +50,7 @@ struct Conv2d {
     using Scalar = S;
     using Spec = Conv2d;
     static constexpr bool parameterised = true;
+    static constexpr bool is_conv2d = true;
     static constexpr bool has_bias = Conv2d::has_bias;
     static constexpr int in_width = mul_sizes(mul_sizes(C, H), W);
     static constexpr int out_c = Out, out_h = out_extent(H), out_w = out_extent(W);
