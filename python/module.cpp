@@ -77,6 +77,12 @@ double gd_bound(const py::array& g, double learning_rate) {
 }  // namespace
 }  // namespace symflow::python
 
+#ifdef SYMFLOW_PYTHON_SAFETENSORS
+namespace symflow::python {
+void bind_safetensors(py::module_& m);
+}
+#endif
+
 PYBIND11_MODULE(_symflow, m) {
   namespace sf = symflow;
   using sf::python::PyLayer;
@@ -186,4 +192,7 @@ PYBIND11_MODULE(_symflow, m) {
                                                                         : sf::python::gd_bound<double>(g, learning_rate);
       },
       "gradient"_a, "learning_rate"_a, "η²‖∇L‖²: the bound of eq. (35) on one step's change of Tr[UᵀU − VVᵀ]");
+#ifdef SYMFLOW_PYTHON_SAFETENSORS
+  sf::python::bind_safetensors(m);
+#endif
 }

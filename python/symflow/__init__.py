@@ -135,3 +135,94 @@ def from_torch(module, input=None, dtype=None, model=None):
     from .torch import from_torch as convert
 
     return convert(module, input=input, dtype=dtype, model=model)
+
+
+# --- PyTorch weight files (safetensors) and state dicts -----------------------------------------
+
+
+def _torch_module_names(model):
+    """(layer, PyTorch module name) of each layer with weights, as ``nn.Sequential`` numbers them:
+    symflow layer i is module i − 1, and a Dense that reads an image has an ``nn.Flatten`` before
+    it, which takes an index of its own (the rule of symflow/io/state_dict.hpp)."""
+    _, height, width = model.input_shape
+    image, index, names = height * width > 1, 0, []
+    for i, spec in enumerate(model.layers, start=1):
+        if spec.name == "Dense":
+            index += 1 if image else 0
+            image = False
+            names.append((i, str(index)))
+        elif spec.name == "Conv2d":
+            image = True
+            names.append((i, str(index)))
+        index += 1
+    return names
+
+
+def state_dict(model, theta):
+    """θ as PyTorch's ``state_dict()`` of the same ``nn.Sequential``: ``{"0.weight": (out, in), "0.bias": …}``
+    (copies, in the model's dtype)."""
+    tensors = {}
+    for layer, name in _torch_module_names(model):
+        tensors[name + ".weight"] = weight(model, layer, theta).copy(order="C")
+        if model.layers[layer - 1].options["bias"]:
+            tensors[name + ".bias"] = bias(model, layer, theta).copy()
+    return tensors
+
+
+def params_from_state_dict(model, tensors, allow_unused=False):
+    """θ from tensors named as PyTorch's ``nn.Sequential`` names them (a state dict, or what
+    read_safetensors returns); every shape is checked, a missing tensor is an error and so is an
+    unused one unless ``allow_unused``."""
+    theta = _np.zeros(model.size, dtype=model.dtype)
+    used = set()
+    for layer, name in _torch_module_names(model):
+        keys = [name + ".weight"] + ([name + ".bias"] if model.layers[layer - 1].options["bias"] else [])
+        for key, view in zip(keys, (weight(model, layer, theta), bias(model, layer, theta) if len(keys) == 2 else None)):
+            if key not in tensors:
+                raise ValueError(f"symflow.params_from_state_dict: no tensor '{key}' for layer {layer} "
+                                 f"({model.layers[layer - 1]!r}, shape {view.shape})")
+            value = _np.asarray(tensors[key])
+            if value.shape != view.shape:
+                raise ValueError(f"symflow.params_from_state_dict: '{key}' has shape {value.shape}, layer {layer} "
+                                 f"({model.layers[layer - 1]!r}) needs {view.shape}")
+            view[...] = value
+            used.add(key)
+    unused = sorted(set(tensors) - used)
+    if unused and not allow_unused:
+        raise ValueError(f"symflow.params_from_state_dict: tensors the model has no place for: {', '.join(unused)} "
+                         "(normalisation layers have no affine part, no running statistics; allow_unused=True "
+                         "ignores them)")
+    return theta
+
+
+def _safetensors():
+    if not hasattr(_symflow, "read_safetensors"):
+        raise RuntimeError("symflow: this build of the module has no safetensors support (it needs nlohmann-json "
+                           "at build time; Debian: nlohmann-json3-dev)")
+    return _symflow
+
+
+def read_safetensors(path):
+    """The tensors of a safetensors file (what ``safetensors.torch.save_file`` writes) as float64 arrays
+    by name; every fact of the file is validated (RuntimeError naming the file, tensor and problem)."""
+    return _safetensors().read_safetensors(str(path))[0]
+
+
+def write_safetensors(path, tensors, dtype="float32"):
+    """Writes arrays by name as a safetensors file of dtype float32 or float64, laid out as the Python
+    safetensors package lays it out (so PyTorch reads it with ``safetensors.torch.load_file``)."""
+    names = {"float32": "F32", "float64": "F64"}
+    if _np.dtype(dtype).name not in names:
+        raise ValueError(f"symflow.write_safetensors: dtype {_np.dtype(dtype).name} (expected float32 or float64)")
+    _safetensors().write_safetensors(str(path), {k: _np.asarray(v, dtype=_np.float64) for k, v in tensors.items()},
+                                     names[_np.dtype(dtype).name])
+
+
+def load_state_dict(model, path, allow_unused=False):
+    """θ for ``model`` from a safetensors file of PyTorch weights."""
+    return params_from_state_dict(model, read_safetensors(path), allow_unused=allow_unused)
+
+
+def save_state_dict(model, theta, path, dtype="float32"):
+    """Writes θ as the safetensors file of PyTorch's state dict (``model.load_state_dict(load_file(path))``)."""
+    write_safetensors(path, state_dict(model, theta), dtype)
