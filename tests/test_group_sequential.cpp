@@ -71,3 +71,31 @@ TEST_CASE("each junction of a Sequential keeps the loss under its own activation
   CHECK(worst_exact <= st::exact_tolerance<double>());            // invariance, axioms, ⟨∇L, M̄θ⟩ = 0
   CHECK(worst_derivative <= st::derivative_tolerance<double>());  // M̄θ against central differences
 }
+
+TEST_CASE("the pseudoinverse action on a Sequential's junction reads the features after the layers before it",
+          "[group][sequential][pinv]") {
+  // Tanh everywhere: the junctions have no linear symmetry, only the data-dependent one (eq. 15).
+  using TanhSeq = sf::Sequential<double, sf::Input<3>, sf::Dense<4, sf::WithBias>, sf::Tanh, sf::Dense<4, sf::WithBias>,
+                                 sf::Tanh, sf::Dense<2, sf::WithBias>>;
+  using TanhMlp = sf::BiasedMlp<double, sf::Tanh, 3, 4, 4, 2>;
+  static_assert(sf::last_junction<TanhSeq> == 3 && sf::last_junction<TanhMlp> == 2);
+  const TanhSeq seq;
+  const TanhMlp mlp;
+  double worst = 0;
+  for (int seed = 0; seed < 20; ++seed) {
+    auto rng = sf::test::rng_for(200 + seed);
+    const Eigen::MatrixXd x = sf::test::normal<Eigen::MatrixXd>(rng, 3, 4);  // k = h = 4: a group action
+    const TanhMlp::Params theta = sf::random_params(mlp, rng, 0.5);
+    const sf::PseudoinverseAction<TanhSeq> on_seq(seq, x);  // junction 3 by default
+    const sf::PseudoinverseAction<TanhMlp> on_mlp(mlp, x);  // hidden layer 2 by default
+    const Eigen::Matrix4d g = on_seq.exp(0.3 * sf::test::normal<Eigen::Matrix4d>(rng));
+    worst = std::max({worst, st::relative_error(on_seq.block_input(theta), on_mlp.block_input(theta)),
+                      st::relative_error(on_seq.act(g, theta), on_mlp.act(g, theta)),
+                      st::relative_error(on_seq.generator(Eigen::Matrix4d::Identity(), theta),
+                                         on_mlp.generator(Eigen::Matrix4d::Identity(), theta))});
+    // The network's output on the batch is unchanged (k = h).
+    CHECK(st::relative_error(seq.forward(on_seq.act(g, theta), x), seq.forward(theta, x)) <= 1e-12);
+  }
+  CAPTURE(worst);
+  CHECK(worst <= 1e-15);  // the same arithmetic through Sequential's forward pass and Mlp's loop
+}

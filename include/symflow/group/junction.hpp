@@ -54,6 +54,19 @@ using junction_indices = typename detail::collect_junctions<Model, 1, Model::dep
 template <class Model>
 inline constexpr int junction_count = static_cast<int>(junction_indices<Model>::size());
 
+namespace detail {
+template <int... I>
+constexpr int last_index(std::integer_sequence<int, I...>) {
+  int last = 0;
+  ((last = I), ...);
+  return last;
+}
+}  // namespace detail
+
+/// The model's last junction (depth − 1 for a stack of dense layers; 0 if it has none).
+template <class Model>
+inline constexpr int last_junction = detail::last_index(junction_indices<Model>{});
+
 /// Junction I (is_junction<Model, I>) of a model with Mlp's interface.
 template <class Model, int I>
 struct junction {

@@ -253,16 +253,16 @@ detail::DynamicMatrix<typename DZ::Scalar> pseudoinverse_representation_derivati
 }
 
 /// The pseudoinverse action on hidden layer `Layer` of an MLP (default L − 1: the last two layers),
+/// or on the dense junction `Layer` of a Sequential (default its last; the block input is then the
+/// features after layer Layer − 1, whatever layers come before),
 /// for a fixed batch. θ ↦ g·θ changes W_i ← g W_i, b_i ← g b_i and W_{i+1} ← W_{i+1} π(g, Z) with
 /// Z = W_i A + b_i 1ᵀ, A the block input: the network input X for i = 1, otherwise the features
 /// σ(⋯σ(W_1 X + b_1)⋯) of layer i − 1 at θ (which the action does not change), or a matrix A given
 /// explicitly (on_block_input). See the file comment for what holds when k ≠ h.
-template <class Model, int Layer = Model::depth - 1>
+template <class Model, int Layer = last_junction<Model>>
 class PseudoinverseAction : public detail::HiddenLayer<Model, Layer> {
   using Base = detail::HiddenLayer<Model, Layer>;
-  static_assert(MlpModel<Model>,
-                "symflow::PseudoinverseAction: the pseudoinverse action computes its block input through the dense "
-                "layers of an Mlp, BiasedMlp or TwoLayer; it does not act on a Sequential yet");
+  static constexpr bool has_bias = Base::Junction::has_bias;
 
  public:
   using typename Base::Params;
@@ -277,14 +277,14 @@ class PseudoinverseAction : public detail::HiddenLayer<Model, Layer> {
   /// The batch is the network input X (n_0 × k); the block input is computed from X at θ.
   PseudoinverseAction(Model model, Matrix x, PinvOptions options = {})
       : Base(std::move(model)), algebra_(this->hidden()), batch_(std::move(x)), options_(options) {
-    detail::require_shape("input batch X", this->model_.width(0), batch_.cols(), batch_.rows(), batch_.cols());
+    detail::require_shape("input batch X", input_width(), batch_.cols(), batch_.rows(), batch_.cols());
   }
 
   /// The batch is the block input A (n_{i−1} × k) itself: the features that hidden layer i's weights
   /// multiply, e.g. from a feature extractor or earlier layers computed elsewhere.
   static PseudoinverseAction on_block_input(Model model, Matrix a, PinvOptions options = {}) {
     PseudoinverseAction action(std::move(model), options);
-    detail::require_shape("block input A", action.model_.width(Layer - 1), a.cols(), a.rows(), a.cols());
+    detail::require_shape("block input A", action.block_input_width(), a.cols(), a.rows(), a.cols());
     action.batch_ = std::move(a);
     action.batch_is_block_input_ = true;
     return action;
@@ -308,26 +308,33 @@ class PseudoinverseAction : public detail::HiddenLayer<Model, Layer> {
   Matrix block_input(const Params& p) const {
     this->model_.check_params(p);
     if (batch_is_block_input_ || Layer == 1) return batch_;
-    Matrix a = batch_;
-    detail::for_each_layer<1, Layer - 1>([&]<int I>() {
-      Matrix z = this->model_.template weight<I>(p) * a;
-      if constexpr (Model::has_bias) z.colwise() += this->model_.template bias<I>(p);
-      a = detail::activate(this->model_.activation(), z);
-    });
-    return a;
+    if constexpr (MlpModel<Model>) {
+      Matrix a = batch_;
+      detail::for_each_layer<1, Layer - 1>([&]<int I>() {
+        Matrix z = this->model_.template weight<I>(p) * a;
+        if constexpr (has_bias) z.colwise() += this->model_.template bias<I>(p);
+        a = detail::activate(this->model_.activation(), z);
+      });
+      return a;
+    } else {
+      // A Sequential: the features after layer Layer − 1, whatever its layers are.
+      typename Model::template ForwardPass<Dynamic> pass;
+      this->model_.forward(p, batch_, pass);
+      return pass.template at<Layer - 1>();
+    }
   }
 
   /// Z = W_i A + b_i 1ᵀ (h × k), the pre-activations of the batch in hidden layer i.
   Matrix preactivations(const Params& p) const {
     Matrix z = this->in_weight(p) * block_input(p);
-    if constexpr (Model::has_bias) z.colwise() += this->in_bias(p);
+    if constexpr (has_bias) z.colwise() += this->in_bias(p);
     return z;
   }
 
   /// π(g, Z) at θ, with the status of σ(gZ).
   PseudoinverseRepresentation<Scalar> representation(const Group& g, const Params& p) const {
     this->check_square("group element g", g);
-    return try_pseudoinverse_representation(this->model_.activation(), g, preactivations(p), options_);
+    return try_pseudoinverse_representation(this->activation(), g, preactivations(p), options_);
   }
 
   /// g·θ together with the status of σ(gZ); the parameters are computed even when the status is not ok.
@@ -340,7 +347,7 @@ class PseudoinverseAction : public detail::HiddenLayer<Model, Layer> {
     Result r{p, representation(g, p)};
     auto w = this->in_weight(r.params);
     w = g * w;
-    if constexpr (Model::has_bias) {
+    if constexpr (has_bias) {
       auto b = this->in_bias(r.params);
       b = g * b;
     }
@@ -365,13 +372,23 @@ class PseudoinverseAction : public detail::HiddenLayer<Model, Layer> {
     this->check_square("Lie algebra element M", m);
     Params out = this->model_.zero_params();
     this->in_weight(out).noalias() = m * this->in_weight(p);
-    if constexpr (Model::has_bias) this->in_bias(out).noalias() = m * this->in_bias(p);
-    const Matrix dpi = pseudoinverse_representation_derivative(this->model_.activation(), m, preactivations(p), options_);
+    if constexpr (has_bias) this->in_bias(out).noalias() = m * this->in_bias(p);
+    const Matrix dpi = pseudoinverse_representation_derivative(this->activation(), m, preactivations(p), options_);
     this->out_weight(out).noalias() = this->out_weight(p) * dpi;
     return out;
   }
 
  private:
+  Index input_width() const {
+    if constexpr (MlpModel<Model>) return this->model_.width(0);
+    else return this->model_.input_shape().size();
+  }
+  /// n_{i−1}: the width of what hidden layer i's weights multiply.
+  Index block_input_width() const {
+    if constexpr (MlpModel<Model>) return this->model_.width(Layer - 1);
+    else return this->model_.template layer<Layer>().in_shape().size();
+  }
+
   PseudoinverseAction(Model model, PinvOptions options)
       : Base(std::move(model)), algebra_(this->hidden()), options_(options) {}
 
