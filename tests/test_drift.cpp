@@ -8,6 +8,7 @@
 #include <symflow/conserved.hpp>
 #include <symflow/flow.hpp>
 #include <symflow/group.hpp>
+#include <symflow/junction.hpp>
 
 namespace sf = symflow;
 namespace st = symflow::testing;
@@ -85,6 +86,98 @@ TEST_CASE("eq. (41) is the exact one-step change of Tr[UᵀU − VVᵀ], within 
     CHECK(st::relative_error(change, sf::outgoing_minus_incoming_trace_gd_change(net, g, eta)) < 1e-12);
     CHECK(std::abs(change) <= sf::linear_trace_gd_bound(g, eta));
   }
+}
+
+TEST_CASE("on a Sequential laid out as an Mlp, the drift identities give the Mlp's numbers", "[drift][gd][sequential]") {
+  // The BiasedMlp<Identity, 3, 4, 5, 2> case and the TwoLayer of eq. (41) above, written as layers.
+  using Mlp = sf::BiasedMlp<double, sf::Identity, 3, 4, 5, 2>;
+  using Seq = sf::Sequential<double, sf::Input<3>, sf::Dense<4, sf::WithBias>, sf::Identity, sf::Dense<5, sf::WithBias>,
+                             sf::Identity, sf::Dense<2, sf::WithBias>>;
+  using Two = sf::TwoLayer<double, sf::Identity, 4, 6, 3>;
+  using TwoSeq = sf::Sequential<double, sf::Input<4>, sf::Dense<6>, sf::Identity, sf::Dense<3>>;
+  const Mlp mlp;
+  const Seq seq;
+  const Two two;
+  const TwoSeq two_seq;
+  double worst = 0;
+  for (int trial = 0; trial < 10; ++trial) {
+    auto rng = rng_for(trial);
+    const auto x = sf::test::normal<Eigen::Matrix<double, 3, 6>>(rng);
+    const auto y = sf::test::normal<Eigen::Matrix<double, 2, 6>>(rng);
+    const Mlp::Params theta = sf::random_params(mlp, rng, 0.8);
+    const Mlp::Params g = sf::Objective(mlp, sf::HalfSquaredError{}, x, y).gradient(theta);
+    const Seq::Params g_seq = sf::Objective(seq, sf::HalfSquaredError{}, x, y).gradient(theta);
+    const auto m = sf::symmetry<2>(mlp).algebra().random(rng);
+    const double eta = 0.1;
+    const auto x2 = sf::test::normal<Eigen::Matrix<double, 4, 7>>(rng);
+    const auto y2 = sf::test::normal<Eigen::Matrix<double, 3, 7>>(rng);
+    const Two::Params theta2 = sf::random_params(two, rng, 0.7);
+    const Two::Params g2 = sf::Objective(two, sf::HalfSquaredError{}, x2, y2).gradient(theta2);
+    const TwoSeq::Params g2_seq = sf::Objective(two_seq, sf::HalfSquaredError{}, x2, y2).gradient(theta2);
+    worst = std::max(
+        {worst, st::relative_error(g_seq, g), st::relative_error(g2_seq, g2),
+         st::relative_error(sf::gd_step_change(sf::LayerImbalance<Seq, 1>(seq), g_seq, eta),
+                            sf::gd_step_change(sf::LayerImbalance<Mlp, 1>(mlp), g, eta)),
+         st::relative_error(sf::gd_step_change(sf::LayerImbalance<Seq, 3>(seq), g_seq, eta),
+                            sf::gd_step_change(sf::LayerImbalance<Mlp, 2>(mlp), g, eta)),
+         st::relative_error(sf::gd_step_change(sf::LayerImbalanceTrace<Seq, 3>(seq), g_seq, eta),
+                            sf::gd_step_change(sf::LayerImbalanceTrace<Mlp, 2>(mlp), g, eta)),
+         st::relative_error(sf::gd_step_change(sf::lie_quantity(sf::symmetry<3>(seq), m), g_seq, eta),
+                            sf::gd_step_change(sf::lie_quantity(sf::symmetry<2>(mlp), m), g, eta)),
+         st::relative_error(sf::outgoing_minus_incoming_trace_gd_change(two_seq, g2_seq, eta),
+                            sf::outgoing_minus_incoming_trace_gd_change(two, g2, eta))});
+  }
+  CAPTURE(worst);
+  CHECK(worst <= 1e-15);  // gradients by Sequential's back-propagation and Mlp's loop, then the same sums
+}
+
+TEST_CASE("on a Sequential with an activation of its own at each junction, one GD step changes Q by η² Q(∇L)",
+          "[drift][gd][sequential]") {
+  // Junction 1: LeakyReLU (scaling of 5 units); layer 3 → Tanh → layer 5 has no linear symmetry;
+  // junction 5: the identity (GL_6).
+  using Net = sf::Sequential<double, sf::Input<3>, sf::Dense<5, sf::WithBias>, sf::LeakyReLU, sf::Dense<4>, sf::Tanh,
+                             sf::Dense<6, sf::WithBias>, sf::Identity, sf::Dense<2, sf::WithBias>>;
+  const Net net(sf::Dense<5, sf::WithBias>{}, sf::LeakyReLU{0.2}, sf::Dense<4>{}, sf::Tanh{}, sf::Dense<6, sf::WithBias>{},
+                sf::Identity{}, sf::Dense<2, sf::WithBias>{});
+  // Tr[UᵀU − VVᵀ] − ‖b‖² at junction I, directly from the weights.
+  auto trace = [&]<int I>(const Net::Params& p) {
+    return net.weight<I + 2>(p).squaredNorm() - net.weight<I>(p).squaredNorm() - net.bias<I>(p).squaredNorm();
+  };
+  double worst = 0, worst_trace = 0;
+  for (int trial = 0; trial < 10; ++trial) {
+    auto rng = rng_for(50 + trial);
+    const auto x = sf::test::normal<Eigen::Matrix<double, 3, 6>>(rng);
+    const auto y = sf::test::normal<Eigen::Matrix<double, 2, 6>>(rng);
+    const sf::Objective objective(net, sf::HalfSquaredError{}, x, y);
+    const Net::Params theta = sf::random_params(net, rng, 0.8);
+    const Net::Params g = objective.gradient(theta);
+    for (double eta : {0.05, 0.2}) {
+      worst = std::max({worst, step_identity_error(sf::ScalingImbalance<Net, 1>(net), objective, theta, eta),
+                        step_identity_error(sf::LayerImbalance<Net, 5>(net), objective, theta, eta),
+                        step_identity_error(sf::LayerImbalanceTrace<Net, 5>(net), objective, theta, eta),
+                        step_identity_error(sf::HalfTraceOutgoingMinusIncoming<Net, 1>(net), objective, theta, eta),
+                        step_identity_error(std::get<0>(sf::conserved<1>(net)), objective, theta, eta),
+                        step_identity_error(std::get<0>(sf::conserved<5>(net)), objective, theta, eta),
+                        step_identity_error(sf::lie_quantity(sf::symmetry<1>(net), sf::symmetry<1>(net).algebra().random(rng)),
+                                            objective, theta, eta),
+                        step_identity_error(sf::lie_quantity(sf::symmetry<5>(net), sf::symmetry<5>(net).algebra().random(rng)),
+                                            objective, theta, eta)});
+      const Net::Params next = theta - eta * g;
+      worst_trace = std::max({worst_trace,
+                              st::relative_error(trace.operator()<1>(next) - trace.operator()<1>(theta),
+                                                 sf::outgoing_minus_incoming_trace_gd_change<1>(net, g, eta)),
+                              st::relative_error(trace.operator()<5>(next) - trace.operator()<5>(theta),
+                                                 sf::outgoing_minus_incoming_trace_gd_change<5>(net, g, eta))});
+    }
+  }
+  CAPTURE(worst, worst_trace);
+  CHECK(worst <= 1e-12);
+  CHECK(worst_trace <= 1e-12);
+  CHECK_THROWS_WITH(sf::outgoing_minus_incoming_trace_gd_change<1>(
+                        sf::Sequential<double, sf::Input<2>, sf::Dense<3>, sf::Homogeneous, sf::Dense<1>>(
+                            sf::Dense<3>{}, sf::Homogeneous{2.0}, sf::Dense<1>{}),
+                        Eigen::VectorXd::Zero(9), 0.1),
+                    Catch::Contains("homogeneous of degree 2"));
 }
 
 namespace {

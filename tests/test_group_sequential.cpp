@@ -6,6 +6,8 @@
 #include "group_support.hpp"
 
 #include <symflow/analysis/orbit.hpp>
+#include <symflow/conserved.hpp>
+#include <symflow/junction.hpp>
 
 namespace sf = symflow;
 namespace st = symflow::testing;
@@ -25,6 +27,9 @@ static_assert(sf::junction_count<Mixed> == 2 && !sf::is_junction<Mixed, 2> && !s
 static_assert(std::is_same_v<sf::Symmetry<Mixed, 1>, sf::ScalingAction<Mixed, 1>>);
 static_assert(std::is_same_v<sf::Symmetry<Mixed, 3>, sf::GeneralLinearAction<Mixed, 3>>);
 static_assert(std::is_same_v<sf::junction_indices<Mlp>, std::integer_sequence<int, 1, 2>>);
+// Q_M takes the shortcut through the group's full quantity on a Sequential, as on an Mlp.
+static_assert(sf::detail::HasQuantityShortcut<sf::Symmetry<Mixed, 3>> &&
+              sf::detail::HasQuantityShortcut<sf::Symmetry<Mixed, 1>>);
 
 }  // namespace
 
@@ -98,4 +103,105 @@ TEST_CASE("the pseudoinverse action on a Sequential's junction reads the feature
   }
   CAPTURE(worst);
   CHECK(worst <= 1e-15);  // the same arithmetic through Sequential's forward pass and Mlp's loop
+}
+
+TEST_CASE("the hidden-layer quantities and Q_M on a Sequential's junction are conserved<I>'s and the Mlp's",
+          "[group][sequential][conserved]") {
+  const Mixed net;
+  const auto linear = std::get<0>(sf::conserved<3>(net));   // LinearImbalance, 5 × 5
+  const auto rescale = std::get<0>(sf::conserved<1>(net));  // RescaleImbalance, 4 units
+  const auto gl = sf::symmetry<3>(net);
+  const auto scaling = sf::symmetry<1>(net);
+  const Mlp mlp;
+  const LikeMlp seq;
+  double worst_junction = 0, worst_mlp = 0;
+  for (int seed = 0; seed < 20; ++seed) {
+    auto rng = sf::test::rng_for(300 + seed);
+    const Mixed::Params theta = sf::random_params(net, rng);
+    const Eigen::Matrix<double, 5, 5> q = sf::LayerImbalance<Mixed, 3>(net).value(theta);
+    const auto m = gl.algebra().random(rng);
+    const auto c = scaling.algebra().random(rng);
+    const auto q_m = sf::lie_quantity(gl, m);
+    const auto q_c = sf::lie_quantity(scaling, c);
+    worst_junction = std::max(
+        {worst_junction, st::relative_error(q, linear.value(theta)),
+         st::relative_error(sf::LayerImbalanceTrace<Mixed, 3>(net).value(theta), q.trace()),
+         st::relative_error(sf::HalfTraceOutgoingMinusIncoming<Mixed, 3>(net).value(theta), -0.5 * q.trace()),
+         st::relative_error(sf::ScalingImbalance<Mixed, 1>(net).value(theta), rescale.value(theta)),
+         st::relative_error(q_m.value(theta), m.cwiseProduct(linear.value(theta)).sum()),
+         st::relative_error(q_m.value(theta), q_m.through_generator(theta)),
+         st::relative_error(q_c.value(theta), c.dot(rescale.value(theta))),
+         st::relative_error(q_c.value(theta), q_c.through_generator(theta))});
+    // θ laid out as a BiasedMlp's: Sequential junction 3 is the Mlp's hidden layer 2.
+    const Mlp::Params p = sf::random_params(mlp, rng);
+    const auto c2 = sf::symmetry<2>(mlp).algebra().random(rng);
+    worst_mlp = std::max(
+        {worst_mlp,
+         st::relative_error(sf::ScalingImbalance<LikeMlp, 1>(seq).value(p), sf::ScalingImbalance<Mlp, 1>(mlp).value(p)),
+         st::relative_error(sf::ScalingImbalance<LikeMlp, 3>(seq).value(p), sf::ScalingImbalance<Mlp, 2>(mlp).value(p)),
+         st::relative_error(sf::HalfTraceOutgoingMinusIncoming<LikeMlp, 3>(seq).value(p),
+                            sf::HalfTraceOutgoingMinusIncoming<Mlp, 2>(mlp).value(p)),
+         st::relative_error(sf::lie_quantity(sf::symmetry<3>(seq), c2).value(p),
+                            sf::lie_quantity(sf::symmetry<2>(mlp), c2).value(p))});
+  }
+  CAPTURE(worst_junction, worst_mlp);
+  CHECK(worst_junction <= 1e-12);  // the same forms summed in another order
+  CHECK(worst_mlp <= 1e-15);       // the same arithmetic on the same weights
+}
+
+namespace {
+// Dense 3 → 6, ReLU, then a residual block y = x + f(x) on the 6-unit stream, f = Dense 6 → 8 (bias),
+// ReLU, Dense 8 → 5, Identity, Dense 5 → 6 (bias): junctions 1 (scaling of 8) and 3 (GL_5) of f.
+using Block = sf::Residual<sf::Dense<8, sf::WithBias>, sf::ReLU, sf::Dense<5>, sf::Identity, sf::Dense<6, sf::WithBias>>;
+using WithResidual = sf::Sequential<double, sf::Input<3>, sf::Dense<6, sf::WithBias>, sf::ReLU, Block,
+                                    sf::Dense<2, sf::WithBias>>;
+using Inside = sf::ResidualBlock<WithResidual, 3>;
+static_assert(std::is_same_v<sf::junction_indices<WithResidual>, std::integer_sequence<int>>);
+static_assert(std::is_same_v<sf::junction_indices<Inside>, std::integer_sequence<int, 1, 3>>);
+}  // namespace
+
+TEST_CASE("a junction inside a residual block keeps its group; the residual stream's scaling does not survive",
+          "[group][sequential][residual]") {
+  const WithResidual net;
+  const auto block = sf::residual_block<3>(net);
+  auto data_rng = sf::test::rng_for(400);
+  const sf::Objective objective(net, sf::MeanSquaredError{}, sf::test::normal<Eigen::MatrixXd>(data_rng, 3, 7),
+                                sf::test::normal<Eigen::MatrixXd>(data_rng, 2, 7));
+  const auto rescale = std::get<0>(sf::conserved<1>(block));
+  const auto linear = std::get<0>(sf::conserved<3>(block));
+  const auto both = sf::product_symmetry(block);
+  double worst_exact = 0, worst_loss = 0, worst_rate = 0, worst_same = 0, least_broken = 1e300;
+  for (int seed = 0; seed < 100; ++seed) {
+    auto rng = sf::test::rng_for(500 + seed);
+    const WithResidual::Params theta = sf::random_params(net, rng);
+    for (const auto& report : {st::check_linear_symmetry(sf::symmetry<1>(block), objective, theta, rng),
+                               st::check_linear_symmetry(sf::symmetry<3>(block), objective, theta, rng),
+                               st::check_linear_symmetry(both, objective, theta, rng)}) {
+      worst_exact = std::max(worst_exact, report.worst_exact());
+      worst_loss = std::max(worst_loss, report.loss_invariance);
+    }
+    // The quantities are conserved by gradient flow: dQ/dt = DQ[−∇L] = 0, relative to ‖Q‖‖∇L‖/‖θ‖.
+    const WithResidual::Params g = objective.gradient(theta);
+    const double scale = g.norm() / theta.norm();
+    worst_rate = std::max({worst_rate,
+                           sf::directional_derivative(rescale, theta, -g).norm() / (scale * rescale.value(theta).norm()),
+                           sf::directional_derivative(linear, theta, -g).norm() / (scale * linear.value(theta).norm())});
+    worst_same = std::max({worst_same, st::relative_error(sf::ScalingImbalance<Inside, 1>(block).value(theta),
+                                                          rescale.value(theta)),
+                           st::relative_error(sf::LayerImbalance<Inside, 3>(block).value(theta), linear.value(theta))});
+    // Per-unit scaling of the stream (rows of W₁ and b₁ by c, the ReLU passes it, the columns of
+    // W₄ by 1/c) would be a symmetry without the skip; with it, f(c x) ≠ c f(x) and the loss moves.
+    const Eigen::Matrix<double, 6, 1> c = sf::test::normal<Eigen::Matrix<double, 6, 1>>(rng).array().exp();
+    WithResidual::Params scaled = theta;
+    net.weight<1>(scaled) = c.asDiagonal() * net.weight<1>(theta);
+    net.bias<1>(scaled) = c.asDiagonal() * net.bias<1>(theta);
+    net.weight<4>(scaled) = net.weight<4>(theta) * c.cwiseInverse().asDiagonal();
+    least_broken = std::min(least_broken, st::relative_error(objective.value(scaled), objective.value(theta)));
+  }
+  CAPTURE(worst_exact, worst_loss, worst_rate, worst_same, least_broken);
+  CHECK(worst_loss <= 1e-12);                     // L(g·θ) = L(θ), 100 seeds
+  CHECK(worst_exact <= st::exact_tolerance<double>());  // axioms, output, ⟨∇L, M̄θ⟩ = 0
+  CHECK(worst_rate <= 1e-12);
+  CHECK(worst_same <= 1e-12);
+  CHECK(least_broken >= 1e-3);
 }

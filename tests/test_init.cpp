@@ -173,6 +173,82 @@ TEST_CASE("layer imbalance at initialisation: entries and trace match their clos
   CHECK_THROWS_AS(sf::layer_imbalance_moments(net, scheme, 3), std::out_of_range);
 }
 
+namespace {
+/// A scheme that draws N(0, 1) and records the fans it is asked for.
+struct RecordingScheme {
+  std::vector<std::pair<sf::Index, sf::Index>>* fans;
+  double weight_variance(sf::Index fan_in, sf::Index fan_out) const {
+    fans->emplace_back(fan_in, fan_out);
+    return 1.0;
+  }
+  double bias_variance(sf::Index) const { return 0.25; }
+};
+bool same(const sf::Moments& a, const sf::Moments& b) { return a.mean == b.mean && a.variance == b.variance; }
+}  // namespace
+
+TEST_CASE("a Sequential is initialised layer by layer: as the Mlp it is laid out like, with the same moments",
+          "[init][statistics][sequential]") {
+  using Net = sf::BiasedMlp<double, sf::Identity, 6, 5, 4, 3>;  // the case above, written as layers
+  using Seq = sf::Sequential<double, sf::Input<6>, sf::Dense<5, sf::WithBias>, sf::Identity, sf::Dense<4, sf::WithBias>,
+                             sf::Identity, sf::Dense<3, sf::WithBias>>;
+  const Net net;
+  const Seq seq;
+  const sf::Gaussian gaussian{0.7};
+  for (int seed = 0; seed < 5; ++seed) {
+    auto a = rng_for(seed), b = rng_for(seed);
+    CHECK(sf::initialize(seq, gaussian, a) == sf::initialize(net, gaussian, b));
+    CHECK(sf::initialize(seq, sf::GlorotNormal{}, a) == sf::initialize(net, sf::GlorotNormal{}, b));
+  }
+  for (const auto& [junction, layer] : {std::pair{1, 1}, std::pair{3, 2}}) {
+    const auto s = sf::layer_imbalance_moments(seq, gaussian, junction);
+    const auto m = sf::layer_imbalance_moments(net, gaussian, layer);
+    CHECK((same(s.diagonal, m.diagonal) && same(s.off_diagonal, m.off_diagonal) && same(s.trace, m.trace)));
+  }
+  CHECK_THROWS_WITH(sf::layer_imbalance_moments(seq, gaussian, 2), Catch::Contains("its junctions are 1, 3"));
+  // Eq. (48)'s two-layer block.
+  const sf::Mlp<double, sf::Tanh, 10, 20, 5> two;
+  const sf::Sequential<double, sf::Input<10>, sf::Dense<20>, sf::Tanh, sf::Dense<5>> two_seq;
+  CHECK(same(sf::elementwise_quantity_moments(two_seq, sf::XavierNormal{}),
+             sf::elementwise_quantity_moments(two, sf::XavierNormal{})));
+  // A convolution's fans are PyTorch's: in_channels·K·K and out_channels·K·K.
+  std::vector<std::pair<sf::Index, sf::Index>> fans;
+  using Conv = sf::Sequential<double, sf::Input<1, 4, 4>, sf::Conv2d<2, 3, 1, 1, sf::WithBias>, sf::ReLU, sf::Dense<3>>;
+  const Conv conv;
+  auto rng = rng_for(9);
+  const Conv::Params p = sf::initialize(conv, RecordingScheme{&fans}, rng);
+  CHECK(fans == std::vector<std::pair<sf::Index, sf::Index>>{{9, 18}, {32, 3}});
+  CHECK(p.size() == 2 * 9 + 2 + 3 * 32);
+  CHECK(p.segment(18, 2).cwiseAbs().minCoeff() > 0);  // the biases drawn with variance 1/4
+}
+
+TEST_CASE("layer imbalance at initialisation on a Sequential with its own activation per junction",
+          "[init][statistics][sequential]") {
+  // LeakyReLU at junction 1, Tanh between layers 3 and 5 (no junction symmetry), Identity at junction 5.
+  using Net = sf::Sequential<double, sf::Input<6>, sf::Dense<5, sf::WithBias>, sf::LeakyReLU, sf::Dense<4>, sf::Tanh,
+                             sf::Dense<7>, sf::Identity, sf::Dense<3, sf::WithBias>>;
+  const Net net;
+  const sf::Gaussian scheme{0.6};
+  auto rng = rng_for(21);
+  for (int junction : {1, 3, 5}) {
+    const auto exact = sf::layer_imbalance_moments(net, scheme, junction);
+    const auto trace = sf::monte_carlo_moments(
+        net, scheme,
+        [&](const Net::Params& p) {
+          if (junction == 1) return sf::HalfTraceOutgoingMinusIncoming<Net, 1>(net).value(p) * -2;
+          if (junction == 3) return sf::HalfTraceOutgoingMinusIncoming<Net, 3>(net).value(p) * -2;
+          return sf::LayerImbalanceTrace<Net, 5>(net).value(p);
+        },
+        4000, rng);
+    INFO("junction " << junction << ": trace " << trace.mean << " ± " << trace.mean_error << " vs " << exact.trace.mean);
+    CHECK(within(trace.mean, exact.trace.mean, trace.mean_error));
+    CHECK(within(trace.variance, exact.trace.variance, trace.variance_error, 5.0));
+  }
+  const auto off = sf::monte_carlo_moments(
+      net, scheme, [&](const Net::Params& p) { return sf::LayerImbalance<Net, 5>(net).value(p)(0, 3); }, 4000, rng);
+  CHECK(within(off.mean, 0.0, off.mean_error));
+  CHECK(within(off.variance, sf::layer_imbalance_moments(net, scheme, 5).off_diagonal.variance, off.variance_error, 5.0));
+}
+
 TEST_CASE("Monte Carlo needs a few samples", "[init][statistics]") {
   auto rng = rng_for(0);
   CHECK_THROWS_AS(sf::monte_carlo_moments([](auto&) { return 1.0; }, [](double x) { return x; }, 3, rng),

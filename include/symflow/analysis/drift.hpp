@@ -28,12 +28,15 @@
 
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
 #include "symflow/conserved/quantity.hpp"
 #include "symflow/core/config.hpp"
 #include "symflow/core/reduction.hpp"
+#include "symflow/group/equivariance.hpp"
+#include "symflow/group/junction.hpp"
 #include "symflow/model/mlp.hpp"
 #include "symflow/flow/observer.hpp"
 
@@ -49,6 +52,20 @@ typename Q::Value gd_step_change(const Q& q, const Eigen::MatrixBase<DG>& gradie
   return typename Q::Value(Scalar(learning_rate * learning_rate) * q.value(g));
 }
 
+namespace detail {
+/// η²(‖∂L/∂W_{i+1}‖² − ‖∂L/∂W_i‖² − ‖∂L/∂b_i‖²) at junction I (squares summed in double for float).
+template <int I, class Model, class DG>
+typename Model::Scalar outgoing_minus_incoming_change(const Model& model, const Eigen::MatrixBase<DG>& gradient,
+                                                      double learning_rate) {
+  using Scalar = typename Model::Scalar;
+  using J = junction<Model, I>;
+  const auto g = detail::convert_checked<typename Model::Params>("gradient", gradient);
+  accumulator_t<Scalar> change = sum_of_squares(J::out_weight(model, g)) - sum_of_squares(J::in_weight(model, g));
+  if constexpr (J::has_bias) change -= sum_of_squares(J::in_bias(model, g));
+  return static_cast<Scalar>(accumulator_t<Scalar>(learning_rate * learning_rate) * change);
+}
+}  // namespace detail
+
 /// Eq. (41): the change in one gradient-descent step of Prop. 13's Q = Tr[UᵀU − VVᵀ], outgoing minus
 /// incoming, full trace (= 2 × HalfTraceOutgoingMinusIncoming = −LayerImbalanceTrace), of a
 /// two-layer network F = U σ(V X) (U = W_2, V = W_1, g = ∇L(θ)):
@@ -60,11 +77,38 @@ typename Model::Scalar outgoing_minus_incoming_trace_gd_change(const Model& mode
                                                                double learning_rate) {
   static_assert(Model::depth == 2,
                 "symflow::outgoing_minus_incoming_trace_gd_change: eq. (41) is for a two-layer network U σ(V X)");
-  using Scalar = typename Model::Scalar;
-  const auto g = detail::convert_checked<typename Model::Params>("gradient", gradient);
-  accumulator_t<Scalar> change = sum_of_squares(model.template weight<2>(g)) - sum_of_squares(model.template weight<1>(g));
-  if constexpr (Model::has_bias) change -= sum_of_squares(model.template bias<1>(g));
-  return static_cast<Scalar>(accumulator_t<Scalar>(learning_rate * learning_rate) * change);
+  return detail::outgoing_minus_incoming_change<1>(model, gradient, learning_rate);
+}
+
+/// Eq. (41) at junction I of a Sequential (Dense I, activation I + 1, Dense I + 2; U = W_{I+2},
+/// V = W_I) or of a residual block's layers: η²(‖∂L/∂U‖² − ‖∂L/∂V‖² − ‖∂L/∂b_I‖²), the exact
+/// one-step change of Tr[UᵀU − VVᵀ] (− ‖b_I‖²), whatever the layers before and after. It needs that
+/// trace to be conserved: the activation linear or positively homogeneous of degree 1 (ReLU,
+/// LeakyReLU); throws std::invalid_argument for another degree (then α‖U‖² − ‖V‖² is the conserved
+/// one: gd_step_change with symflow::ScalingImbalance).
+template <int I = 1, LayerListModel Net, class DG>
+typename Net::Scalar outgoing_minus_incoming_trace_gd_change(const Net& net, const Eigen::MatrixBase<DG>& gradient,
+                                                             double learning_rate) {
+  static_assert(is_junction<Net, I>,
+                "symflow::outgoing_minus_incoming_trace_gd_change<I>: I must name a dense junction of the Sequential "
+                "(Dense layer I, an activation, Dense layer I + 2); convolutions and normalisations have the "
+                "quantities of symflow::conserved<I>, whose one-step change is gd_step_change");
+  if constexpr (is_junction<Net, I>) {
+    using Activation = typename junction<Net, I>::Activation;
+    static_assert(ScalingEquivariantActivation<Activation>,
+                  "symflow::outgoing_minus_incoming_trace_gd_change<I>: the junction's activation has no scaling "
+                  "symmetry, so Tr[UᵀU − VVᵀ] is not conserved by gradient flow and eq. (41) is not its change; "
+                  "take the difference of the quantity at the two points");
+    if constexpr (ScalingEquivariantActivation<Activation>) {
+      const double alpha = homogeneity_degree(junction<Net, I>::activation(net));
+      if (alpha != 1.0)
+        throw std::invalid_argument("symflow::outgoing_minus_incoming_trace_gd_change: the activation of junction " +
+                                    std::to_string(I) + " is homogeneous of degree " + std::to_string(alpha) +
+                                    ", not 1: Tr[UᵀU − VVᵀ] is not conserved there (α‖U‖² − ‖V‖² is)");
+      return detail::outgoing_minus_incoming_change<I>(net, gradient, learning_rate);
+    }
+  }
+  return typename Net::Scalar(0);
 }
 
 /// The former name of outgoing_minus_incoming_trace_gd_change (same value; the name did not say

@@ -12,6 +12,12 @@
 /// Along gradient flow dQ_i/dt = 0 for every loss and every batch X (the proof only uses that
 /// L depends on W_{i+1} W_i).
 ///
+/// The same quantities work on every junction symflow::junction<Model, i> describes: a hidden layer
+/// of an Mlp, a dense junction (Dense I, activation I + 1, Dense I + 2) of a Sequential named by its
+/// incoming layer I, one inside a residual block (symflow::residual_block<R>(net)), or a user model's.
+/// On a Sequential, LayerImbalance<Net, I> equals the LinearImbalance of conserved<I>(net) (the same
+/// matrix, summed in another order) and on θ laid out as a BiasedMlp's the Mlp's, bit for bit.
+///
 /// Sign convention (docs/conventions.md): LayerImbalance, LayerImbalanceTrace(s) are incoming
 /// minus outgoing, full scale, the sign of ⟨θ, M̄θ⟩ for the action above. The paper's Appendix D–E
 /// quantity ½Tr[UᵀU − VVᵀ] (eq. 45) is HalfTraceOutgoingMinusIncoming, −½ times the trace; Prop.
@@ -24,6 +30,7 @@
 #include "symflow/conserved/quantity.hpp"
 #include "symflow/core/reduction.hpp"
 #include "symflow/group/equivariance.hpp"
+#include "symflow/group/junction.hpp"
 #include "symflow/model/activations.hpp"
 #include "symflow/model/mlp.hpp"
 
@@ -31,14 +38,24 @@ namespace symflow {
 
 namespace detail {
 
+/// Layer names a junction of Model (a hidden layer of an Mlp, a dense junction of a Sequential).
+template <class Model, int Layer>
+constexpr void check_junction_layer() {
+  static_assert(is_junction<Model, Layer>,
+                "symflow: Layer must be a hidden layer, 1 ≤ Layer ≤ L − 1 (it sits between W_Layer and W_{Layer+1}); "
+                "on a Sequential, a Dense layer I that an activation (layer I + 1) and a Dense layer (layer I + 2) "
+                "follow. Convolutions, normalisations and the softmax head have the quantities of "
+                "symflow::conserved<I>(net)");
+}
+
 template <class Model, int Layer>
 constexpr void check_linear_hidden_layer() {
-  static_assert(Layer >= 1 && Layer < Model::depth,
-                "symflow: Layer must be a hidden layer, 1 ≤ Layer ≤ L − 1 (it sits between W_Layer and W_{Layer+1})");
-  static_assert(GeneralLinearEquivariantActivation<typename Model::Activation>,
-                "symflow::LayerImbalance: the GL_h symmetry needs a linear hidden layer (symflow::Identity, or an "
-                "activation declared GeneralLinearEquivariant); for ReLU, LeakyReLU or Homogeneous use "
-                "symflow::ScalingImbalance, for other elementwise activations symflow::ElementwiseQuantity");
+  check_junction_layer<Model, Layer>();
+  if constexpr (is_junction<Model, Layer>)
+    static_assert(GeneralLinearEquivariantActivation<typename junction<Model, Layer>::Activation>,
+                  "symflow::LayerImbalance: the GL_h symmetry needs a linear hidden layer (symflow::Identity, or an "
+                  "activation declared GeneralLinearEquivariant); for ReLU, LeakyReLU or Homogeneous use "
+                  "symflow::ScalingImbalance, for other elementwise activations symflow::ElementwiseQuantity");
 }
 
 /// q = A Aᵀ (+ b bᵀ) − Bᵀ B, exactly symmetric. From h = 64 on, only the lower triangle is computed
@@ -68,14 +85,17 @@ void symmetric_difference(Q& q, const A& a, const V& bias, const B& b) {
 }  // namespace detail
 
 /// Q_i = W_i W_iᵀ (+ b_i b_iᵀ) − W_{i+1}ᵀ W_{i+1} ∈ R^{h×h} for hidden layer i = Layer of a linear
-/// (symflow::Identity) MLP. Conserved entry by entry by gradient flow, for any loss and data.
-template <MlpModel Model, int Layer = 1>
+/// (symflow::Identity) MLP, or junction Layer of another model (W_{i+1}: the junction's outgoing
+/// weight). Conserved entry by entry by gradient flow, for any loss and data.
+template <class Model, int Layer = 1>
 class LayerImbalance {
+  using Junction = junction<Model, Layer>;
+
  public:
   using ModelType = Model;
   using Scalar = typename Model::Scalar;
   using Params = typename Model::Params;
-  static constexpr int hidden = Model::static_widths[Layer];
+  static constexpr int hidden = Junction::width;
   using Value = Eigen::Matrix<Scalar, hidden, hidden>;
   static constexpr bool is_quadratic = true;
 
@@ -83,15 +103,15 @@ class LayerImbalance {
 
   const Model& model() const { return model_; }
   /// h, the width of the hidden layer.
-  Index width() const { return model_.width(Layer); }
+  Index width() const { return Junction::hidden(model_); }
 
   template <class D>
   Value value(const Eigen::MatrixBase<D>& p) const {
-    const auto w_in = model_.template weight<Layer>(p);
-    const auto w_out = model_.template weight<Layer + 1>(p);
+    const auto w_in = Junction::in_weight(model_, p);
+    const auto w_out = Junction::out_weight(model_, p);
     Value q(width(), width());
-    if constexpr (Model::has_bias) {
-      detail::symmetric_difference(q, w_in, model_.template bias<Layer>(p), w_out);
+    if constexpr (Junction::has_bias) {
+      detail::symmetric_difference(q, w_in, Junction::in_bias(model_, p), w_out);
     } else {
       detail::symmetric_difference(q, w_in, w_out);
     }
@@ -110,21 +130,22 @@ class LayerImbalance {
 
 namespace detail {
 
-/// ‖W_i‖²_F (+ ‖b_i‖²) − ‖W_{i+1}‖²_F, accumulated wider than float: a difference of two nearly
-/// equal sums (symflow::sum_of_squares).
+/// ‖W_i‖²_F (+ ‖b_i‖²) − ‖W_{i+1}‖²_F of junction Layer, accumulated wider than float: a difference
+/// of two nearly equal sums (symflow::sum_of_squares).
 template <int Layer, class Model, class D>
 accumulator_t<typename Model::Scalar> incoming_minus_outgoing(const Model& model, const Eigen::MatrixBase<D>& p) {
+  using J = junction<Model, Layer>;
   accumulator_t<typename Model::Scalar> q =
-      sum_of_squares(model.template weight<Layer>(p)) - sum_of_squares(model.template weight<Layer + 1>(p));
-  if constexpr (Model::has_bias) q += sum_of_squares(model.template bias<Layer>(p));
+      sum_of_squares(J::in_weight(model, p)) - sum_of_squares(J::out_weight(model, p));
+  if constexpr (J::has_bias) q += sum_of_squares(J::in_bias(model, p));
   return q;
 }
 
 }  // namespace detail
 
 /// Tr Q_i = ‖W_i‖²_F (+ ‖b_i‖²) − ‖W_{i+1}‖²_F: the layer imbalance of Du et al. (2018), one
-/// streaming pass over the two layers (O(h(n_{i−1} + n_{i+1})), no matrix product).
-template <MlpModel Model, int Layer = 1>
+/// streaming pass over the two layers (O(h(n_{i−1} + n_{i+1})), no matrix product). Any junction.
+template <class Model, int Layer = 1>
 class LayerImbalanceTrace {
  public:
   using ModelType = Model;
@@ -158,7 +179,8 @@ class LayerImbalanceTrace {
 /// −½ LayerImbalanceTrace. For the two-layer block it is eq. (48) summed over the units with σ
 /// linear (ElementwiseQuantity). Conserved by gradient flow whenever the trace is (a linear hidden
 /// layer; ReLU and LeakyReLU too, by the positive scaling symmetry). Summed in double for float.
-template <MlpModel Model, int Layer = 1>
+/// Defined at every junction (of an Mlp, a Sequential, a residual block).
+template <class Model, int Layer = 1>
 class HalfTraceOutgoingMinusIncoming {
  public:
   using ModelType = Model;
@@ -168,8 +190,7 @@ class HalfTraceOutgoingMinusIncoming {
   static constexpr bool is_quadratic = true;
 
   explicit HalfTraceOutgoingMinusIncoming(Model model) : model_(std::move(model)) {
-    static_assert(Layer >= 1 && Layer < Model::depth,
-                  "symflow::HalfTraceOutgoingMinusIncoming: Layer must be a hidden layer, 1 ≤ Layer ≤ L − 1");
+    detail::check_junction_layer<Model, Layer>();
   }
   const Model& model() const { return model_; }
 

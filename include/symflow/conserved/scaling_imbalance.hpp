@@ -19,6 +19,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "symflow/conserved/layer_imbalance.hpp"
 #include "symflow/conserved/quantity.hpp"
 #include "symflow/core/reduction.hpp"
 #include "symflow/group/equivariance.hpp"
@@ -31,25 +32,28 @@ namespace detail {
 
 template <class Model, int Layer>
 constexpr void check_homogeneous_hidden_layer() {
-  static_assert(Layer >= 1 && Layer < Model::depth,
-                "symflow: Layer must be a hidden layer, 1 ≤ Layer ≤ L − 1 (it sits between W_Layer and W_{Layer+1})");
-  static_assert(ScalingEquivariantActivation<typename Model::Activation>,
-                "symflow::ScalingImbalance: the positive scaling symmetry needs a positively homogeneous activation "
-                "(ReLU, LeakyReLU, Homogeneous{alpha}, Identity), or a user activation declared ScalingEquivariant "
-                "with degree() (symflow/group/equivariance.hpp)");
+  check_junction_layer<Model, Layer>();
+  if constexpr (is_junction<Model, Layer>)
+    static_assert(ScalingEquivariantActivation<typename junction<Model, Layer>::Activation>,
+                  "symflow::ScalingImbalance: the positive scaling symmetry needs a positively homogeneous activation "
+                  "(ReLU, LeakyReLU, Homogeneous{alpha}, Identity), or a user activation declared ScalingEquivariant "
+                  "with degree() (symflow/group/equivariance.hpp)");
 }
 
 }  // namespace detail
 
 /// Q ∈ R^h with Q_k = ‖row k of W_i‖² + b_{i,k}² − α‖column k of W_{i+1}‖², i = Layer: conserved
-/// by gradient flow unit by unit, for any loss and data.
-template <MlpModel Model, int Layer = 1>
+/// by gradient flow unit by unit, for any loss and data. Any junction (of an Mlp, a Sequential, a
+/// residual block): on a Sequential it equals the RescaleImbalance of conserved<I>(net).
+template <class Model, int Layer = 1>
 class ScalingImbalance {
+  using Junction = junction<Model, Layer>;
+
  public:
   using ModelType = Model;
   using Scalar = typename Model::Scalar;
   using Params = typename Model::Params;
-  static constexpr int hidden = Model::static_widths[Layer];
+  static constexpr int hidden = Junction::width;
   using Value = Eigen::Matrix<Scalar, hidden, 1>;
   static constexpr bool is_quadratic = true;
 
@@ -58,16 +62,16 @@ class ScalingImbalance {
   }
   const Model& model() const { return model_; }
   /// α, the degree of homogeneity of the activation.
-  double degree() const { return homogeneity_degree(model_.activation()); }
+  double degree() const { return homogeneity_degree(Junction::activation(model_)); }
 
   /// Row norms of W_i and column norms of W_{i+1}: one streaming pass in memory order,
   /// O(h(n_{i−1} + n_{i+1})); sums and difference in double for float weights.
   template <class D>
   Value value(const Eigen::MatrixBase<D>& p) const {
     using A = accumulator_t<Scalar>;
-    auto q = row_sums_of_squares(model_.template weight<Layer>(p));
-    if constexpr (Model::has_bias) q += model_.template bias<Layer>(p).template cast<A>().cwiseAbs2();
-    q.noalias() -= A(degree()) * column_sums_of_squares(model_.template weight<Layer + 1>(p));
+    auto q = row_sums_of_squares(Junction::in_weight(model_, p));
+    if constexpr (Junction::has_bias) q += Junction::in_bias(model_, p).template cast<A>().cwiseAbs2();
+    q.noalias() -= A(degree()) * column_sums_of_squares(Junction::out_weight(model_, p));
     if constexpr (std::is_same_v<A, Scalar>) return q;
     else return q.template cast<Scalar>();
   }

@@ -21,7 +21,7 @@
 
 namespace symflow {
 
-template <MlpModel Model, int Layer> class LayerImbalance;
+template <class Model, int Layer> class LayerImbalance;
 
 /// GL_h on one hidden layer: π(g) = g, dπ(M) = M. Group and algebra elements are h×h matrices.
 template <class Scalar, int H>

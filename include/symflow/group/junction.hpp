@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "symflow/core/config.hpp"
+#include "symflow/model/residual_block.hpp"
 #include "symflow/model/sequential.hpp"
 
 namespace symflow {
@@ -91,6 +92,8 @@ struct junction {
 // A Sequential's junctions are named, as in symflow::conserved<I>, by their incoming layer I: a Dense
 // layer that an activation (layer I + 1) and a Dense layer (I + 2) follow. Convolutions act on
 // channels and normalisation layers on scales: their symmetries are those of symflow/junction.hpp.
+// The layers inside a residual block (symflow::residual_block<R>(net)) are a list of their own, with
+// the same junctions; a junction across the block's skip connection has none.
 namespace detail {
 template <class Net, int I>
 consteval bool is_dense_junction() {
@@ -104,20 +107,16 @@ consteval bool is_dense_junction() {
     return false;
   }
 }
-}  // namespace detail
 
-template <class S, class InputShape, class... Specs, int I>
-inline constexpr bool is_junction<Sequential<S, InputShape, Specs...>, I> =
-    detail::is_dense_junction<Sequential<S, InputShape, Specs...>, I>();
-
-template <class S, class InputShape, class... Specs, int I>
-struct junction<Sequential<S, InputShape, Specs...>, I> {
-  using Model = Sequential<S, InputShape, Specs...>;
-  static_assert(is_junction<Model, I>,
+/// Junction I of a list of layers (a Sequential or a residual block's layers).
+template <class Model, int I>
+struct layer_list_junction {
+  static_assert(is_dense_junction<Model, I>(),
                 "symflow: a junction of a Sequential is named by its incoming Dense layer I, which an activation "
                 "(layer I + 1) and a Dense layer (layer I + 2) follow; for a convolution or a normalisation layer "
-                "use symflow::conserved<I> and the junction actions of symflow/junction.hpp");
-  using Scalar = S;
+                "use symflow::conserved<I> and the junction actions of symflow/junction.hpp; the layers inside a "
+                "Residual block at layer R are those of symflow::residual_block<R>(net)");
+  using Scalar = typename Model::Scalar;
   using Params = typename Model::Params;
   using Activation = typename Model::template Layer<I + 1>::ActivationType;
   static constexpr int width = Model::template Layer<I>::out_width;
@@ -129,5 +128,18 @@ struct junction<Sequential<S, InputShape, Specs...>, I> {
   template <class P> static auto in_bias(const Model& m, P& p) { return m.template bias<I>(p); }
   template <class P> static auto out_weight(const Model& m, P& p) { return m.template weight<I + 2>(p); }
 };
+}  // namespace detail
+
+template <class S, class InputShape, class... Specs, int I>
+inline constexpr bool is_junction<Sequential<S, InputShape, Specs...>, I> =
+    detail::is_dense_junction<Sequential<S, InputShape, Specs...>, I>();
+template <class Net, int R, int I>
+inline constexpr bool is_junction<ResidualBlock<Net, R>, I> = detail::is_dense_junction<ResidualBlock<Net, R>, I>();
+
+template <class S, class InputShape, class... Specs, int I>
+struct junction<Sequential<S, InputShape, Specs...>, I>
+    : detail::layer_list_junction<Sequential<S, InputShape, Specs...>, I> {};
+template <class Net, int R, int I>
+struct junction<ResidualBlock<Net, R>, I> : detail::layer_list_junction<ResidualBlock<Net, R>, I> {};
 
 }  // namespace symflow

@@ -21,7 +21,7 @@
 
 namespace symflow {
 
-template <MlpModel Model, int Layer> class ScalingImbalance;
+template <class Model, int Layer> class ScalingImbalance;
 
 /// (R_{>0})^h on one hidden layer: π(c) = c^α, dπ(m) = α m, elements stored as diagonals.
 template <class Scalar, int H>

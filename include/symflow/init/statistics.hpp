@@ -16,14 +16,17 @@
 ///   E[Q] = ½(mh t² − hn s²),  Var[Q] = ½(mh t⁴ + hn s⁴);
 /// under eq. (46) (t² = 1/h, s² = 1/n) E[Q] = (m − h)/2, not m − h as eq. (47) prints.
 
+#include <array>
 #include <cmath>
 #include <concepts>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "symflow/core/config.hpp"
 #include "symflow/core/moments.hpp"
+#include "symflow/group/junction.hpp"
 #include "symflow/init/schemes.hpp"
 #include "symflow/model/activations.hpp"
 
@@ -103,13 +106,41 @@ Moments elementwise_unit_moments(const A& act, Index m, Index n, double var_u, d
   return elementwise_quantity_moments(act, m, 1, n, var_u, var_v);
 }
 
-/// Moments of eq. (48) (total) for a two-layer MLP initialised by `scheme`: U = W_2, V = W_1.
+namespace detail {
+/// (n_in, h, n_out) of junction I: the incoming layer's inputs, its units, the outgoing layer's units.
+template <int I, class Model>
+std::array<Index, 3> junction_widths(const Model& model) {
+  if constexpr (requires { model.chain(); } || requires { model.network(); }) {
+    return {model.template layer<I>().in_shape().size(), model.template layer<I>().out_units(),
+            model.template layer<I + 2>().out_units()};
+  } else {
+    return {model.width(I - 1), model.width(I), model.width(I + 1)};
+  }
+}
+}  // namespace detail
+
+/// Moments of eq. (48) (total) for a two-layer MLP initialised by `scheme`: U = W_2, V = W_1. A
+/// Sequential qualifies when it is such a block, Dense, activation, Dense (junction 1 and no other).
 template <class Model, InitScheme Scheme>
 Moments elementwise_quantity_moments(const Model& model, const Scheme& scheme) {
   static_assert(Model::depth >= 2, "symflow::elementwise_quantity_moments: the model needs a hidden layer");
-  const Index n = model.width(0), h = model.width(1), m = model.width(2);
-  return elementwise_quantity_moments(model.activation(), m, h, n, scheme.weight_variance(h, m),
-                                      scheme.weight_variance(n, h));
+  if constexpr (requires { model.chain(); }) {
+    static_assert(Model::num_layers == 3 && is_junction<Model, 1>,
+                  "symflow::elementwise_quantity_moments(net, scheme): eq. (48) is the quantity of a two-layer block "
+                  "U σ(V X); this Sequential is not Dense, activation, Dense. For junction I of a deeper network, "
+                  "pass its sizes and variances: elementwise_quantity_moments(activation, m, h, n, var_u, var_v)");
+    if constexpr (Model::num_layers == 3 && is_junction<Model, 1>) {
+      const auto [n, h, m] = detail::junction_widths<1>(model);
+      return elementwise_quantity_moments(junction<Model, 1>::activation(model), m, h, n, scheme.weight_variance(h, m),
+                                          scheme.weight_variance(n, h));
+    } else {
+      return {};
+    }
+  } else {
+    const Index n = model.width(0), h = model.width(1), m = model.width(2);
+    return elementwise_quantity_moments(model.activation(), m, h, n, scheme.weight_variance(h, m),
+                                        scheme.weight_variance(n, h));
+  }
 }
 
 /// Moments of the layer imbalance of a linear hidden layer i, Q_i = W_i W_iᵀ + b_i b_iᵀ − W_{i+1}ᵀW_{i+1}
@@ -124,6 +155,15 @@ struct LayerImbalanceMoments {
   Moments trace;
 };
 
+namespace detail {
+template <int... I>
+std::string junction_list(std::integer_sequence<int, I...>) {
+  std::string list;
+  ((list += (list.empty() ? "" : ", ") + std::to_string(I)), ...);
+  return list.empty() ? "none" : list;
+}
+}  // namespace detail
+
 inline LayerImbalanceMoments layer_imbalance_moments(Index n_in, Index h, Index n_out, double var_in,
                                                      double var_out, double var_bias = 0.0) {
   const double a = static_cast<double>(n_in), b = static_cast<double>(n_out), hh = static_cast<double>(h);
@@ -137,14 +177,24 @@ inline LayerImbalanceMoments layer_imbalance_moments(Index n_in, Index h, Index 
   return out;
 }
 
-/// Moments of the layer imbalance of hidden layer `layer` of an MLP initialised by `scheme`.
+/// Moments of the layer imbalance of hidden layer `layer` of an MLP initialised by `scheme`; on a
+/// Sequential (or a residual block's layers), of its dense junction `layer` (Dense layer I, an
+/// activation, Dense layer I + 2; symflow::initialize draws both layers from `scheme`).
 template <class Model, InitScheme Scheme>
 LayerImbalanceMoments layer_imbalance_moments(const Model& model, const Scheme& scheme, int layer) {
-  if (layer < 1 || layer >= Model::depth)
+  std::array<Index, 3> widths{};
+  bool has_bias = false, found = false;
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    ((layer == I ? (widths = detail::junction_widths<I>(model), has_bias = junction<Model, I>::has_bias, found = true)
+                 : false),
+     ...);
+  }(junction_indices<Model>{});
+  if (!found)
     throw std::out_of_range("symflow::layer_imbalance_moments: layer " + std::to_string(layer) +
-                            " is not a hidden layer; hidden layers are 1, …, " + std::to_string(Model::depth - 1));
-  const Index n_in = model.width(layer - 1), h = model.width(layer), n_out = model.width(layer + 1);
-  const double var_bias = Model::has_bias ? scheme.bias_variance(h) : 0.0;
+                            " is not a hidden layer (a junction) of the model; its junctions are " +
+                            detail::junction_list(junction_indices<Model>{}));
+  const auto [n_in, h, n_out] = widths;
+  const double var_bias = has_bias ? scheme.bias_variance(h) : 0.0;
   return layer_imbalance_moments(n_in, h, n_out, scheme.weight_variance(n_in, h), scheme.weight_variance(h, n_out),
                                  var_bias);
 }

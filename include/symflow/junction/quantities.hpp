@@ -123,6 +123,8 @@ class RescaleImbalance : public detail::JunctionBase<Net, I> {
   static constexpr int units_at_compile_time = Net::template Layer<I>::out_c;
   using Value = Eigen::Matrix<Scalar, units_at_compile_time, 1>;
   static constexpr bool is_linear = false;
+  /// Q = B(θ, θ) with B(θ, ∇L) = 0: one GD step changes it by η² Q(∇L) (symflow::gd_step_change).
+  static constexpr bool is_quadratic = true;
 
   explicit RescaleImbalance(Net net) : Base(std::move(net)) {
     detail::require_junction_units("RescaleImbalance", this->net_.template layer<I>().out_units(),
@@ -169,6 +171,8 @@ class LinearImbalance : public detail::JunctionBase<Net, I> {
   static constexpr int units_at_compile_time = Net::template Layer<I>::out_c;
   using Value = Eigen::Matrix<Scalar, units_at_compile_time, units_at_compile_time>;
   static constexpr bool is_linear = false;
+  /// Q = B(θ, θ) with B(θ, ∇L) = 0: one GD step changes it by η² Q(∇L) (symflow::gd_step_change).
+  static constexpr bool is_quadratic = true;
 
   explicit LinearImbalance(Net net) : Base(std::move(net)) {
     detail::require_junction_units("LinearImbalance", this->net_.template layer<I>().out_units(),
@@ -210,6 +214,8 @@ class NormalizedScale : public detail::JunctionBase<Net, I> {
   static constexpr bool per_unit = Norm::per_channel;
   using Value = Eigen::Matrix<Scalar, per_unit ? Net::template Layer<I>::out_c : 1, 1>;
   static constexpr bool is_linear = false;
+  /// Q = B(θ, θ) with B(θ, ∇L) = 0: one GD step changes it by η² Q(∇L) (symflow::gd_step_change).
+  static constexpr bool is_quadratic = true;
 
   explicit NormalizedScale(Net net) : Base(std::move(net)) {}
   /// Number of groups: units of layer I for BatchNorm, 1 for LayerNorm.
@@ -244,6 +250,7 @@ class Translation : public detail::JunctionBase<Net, I> {
   static constexpr int length_at_compile_time = add_sizes(L::in_width, L::has_bias ? 1 : 0);
   using Value = Eigen::Matrix<Scalar, length_at_compile_time, 1>;
   static constexpr bool is_linear = true;
+  static constexpr bool is_quadratic = false;
 
   explicit Translation(Net net) : Base(std::move(net)) {}
 

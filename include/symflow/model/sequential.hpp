@@ -40,8 +40,40 @@ namespace symflow {
 template <class T> struct is_input : std::false_type {};
 template <int C, int H, int W> struct is_input<Input<C, H, W>> : std::true_type {};
 
+namespace detail {
+/// weight<I>(θ) and bias<I>(θ): layer I's weight and bias as views into θ, for a list of layers
+/// (Derived provides Scalar, Layer<I>, layer<I>(), offset(I) and check_params).
+template <class Derived>
+class LayerViews {
+ public:
+  template <int I, class D> auto weight(Eigen::MatrixBase<D>& p) const {
+    self().check_params(p);
+    return self().template layer<I>().weight(p.derived().data() + self().offset(I));
+  }
+  template <int I, class D> auto weight(const Eigen::MatrixBase<D>& p) const {
+    self().check_params(p);
+    return self().template layer<I>().weight(static_cast<const typename Derived::Scalar*>(p.derived().data()) +
+                                             self().offset(I));
+  }
+  template <int I, class D> auto bias(Eigen::MatrixBase<D>& p) const {
+    static_assert(Derived::template Layer<I>::has_bias, "symflow::Sequential: this layer has no bias (use WithBias)");
+    self().check_params(p);
+    return self().template layer<I>().bias(p.derived().data() + self().offset(I));
+  }
+  template <int I, class D> auto bias(const Eigen::MatrixBase<D>& p) const {
+    static_assert(Derived::template Layer<I>::has_bias, "symflow::Sequential: this layer has no bias (use WithBias)");
+    self().check_params(p);
+    return self().template layer<I>().bias(static_cast<const typename Derived::Scalar*>(p.derived().data()) +
+                                           self().offset(I));
+  }
+
+ private:
+  const Derived& self() const { return static_cast<const Derived&>(*this); }
+};
+}  // namespace detail
+
 template <class Scalar_, class InputShape, class... Specs>
-class Sequential {
+class Sequential : public detail::LayerViews<Sequential<Scalar_, InputShape, Specs...>> {
   static_assert(is_input<InputShape>::value,
                 "symflow::Sequential<Scalar, Input<…>, Layers…>: the second parameter is the input shape, "
                 "symflow::Input<n> or symflow::Input<C, H, W> (extents may be symflow::Dynamic)");
@@ -98,25 +130,9 @@ class Sequential {
   const Core& chain() const { return core_; }
 
   /// Weight of layer I as a view into θ (Dense: out × in, column-major; Conv2d: out × (in·K·K),
-  /// row-major = PyTorch's (out, in, kh, kw)).
-  template <int I, class Derived> auto weight(Eigen::MatrixBase<Derived>& p) const {
-    check_params(p);
-    return layer<I>().weight(p.derived().data() + offset(I));
-  }
-  template <int I, class Derived> auto weight(const Eigen::MatrixBase<Derived>& p) const {
-    check_params(p);
-    return layer<I>().weight(static_cast<const Scalar*>(p.derived().data()) + offset(I));
-  }
-  template <int I, class Derived> auto bias(Eigen::MatrixBase<Derived>& p) const {
-    static_assert(Layer<I>::has_bias, "symflow::Sequential: this layer has no bias (use WithBias)");
-    check_params(p);
-    return layer<I>().bias(p.derived().data() + offset(I));
-  }
-  template <int I, class Derived> auto bias(const Eigen::MatrixBase<Derived>& p) const {
-    static_assert(Layer<I>::has_bias, "symflow::Sequential: this layer has no bias (use WithBias)");
-    check_params(p);
-    return layer<I>().bias(static_cast<const Scalar*>(p.derived().data()) + offset(I));
-  }
+  /// row-major = PyTorch's (out, in, kh, kw)), and its bias: weight<I>(θ), bias<I>(θ).
+  using detail::LayerViews<Sequential>::weight;
+  using detail::LayerViews<Sequential>::bias;
 
   /// Runs the network on X and keeps every layer's features in `pass`.
   template <int K, class DerivedP, class DerivedX>

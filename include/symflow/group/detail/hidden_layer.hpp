@@ -34,7 +34,9 @@ constexpr bool check_hidden_layer_index() {
                 "symflow: this index names no junction of the model: hidden layers of an Mlp are numbered 1, …, "
                 "L − 1 (hidden layer i sits between W_i and W_{i+1}); a junction of a Sequential is named by its "
                 "incoming Dense layer I, which an activation and a Dense layer follow (convolutions and normalisation "
-                "layers have the channel and scale symmetries of symflow/junction.hpp, conserved<I>)");
+                "layers have the channel and scale symmetries of symflow/junction.hpp, conserved<I>); a Residual "
+                "block at layer R is no junction: the junctions inside it are those of "
+                "symflow::residual_block<R>(net), and no group of the residual stream survives the skip connection");
   return is_junction<Model, Layer>;
 }
 
