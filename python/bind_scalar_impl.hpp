@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <random>
@@ -14,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include <symflow/conserved/runtime_elementwise_quantity.hpp>
 #include <symflow/flow.hpp>
 #include <symflow/model/random.hpp>
 #include <symflow/teleport/orbit_search.hpp>
@@ -32,7 +34,14 @@ struct Bindings {
   using Model = RuntimeSequential<S>;
   using Obj = CompiledObjective<S>;
   using Junction = RuntimeJunction<S>;
+  using Elementwise = RuntimeElementwiseQuantity<S>;
   using Params = Vector<S>;
+
+  /// A quantity recorded along a run: a junction's or eq. (48)'s, as its shape and its value.
+  struct Traced {
+    Index size = 0, rows = 0, cols = 0;
+    std::function<Matrix<S>(const Params&)> value;
+  };
 
   static py::tuple shape_tuple(Shape s) { return py::make_tuple(s.channels, s.height, s.width); }
 
@@ -62,16 +71,16 @@ struct Bindings {
   /// `every` steps. Only this part depends on the method; run_result converts for every method.
   template <class Method>
   static Run run_method(const Obj& objective, const Method& method, py::handle theta0, const Stopping& stop,
-                        Index every, const std::vector<Junction>& quantities) {
+                        Index every, const std::vector<Traced>& quantities) {
     Run r{theta(theta0, "θ₀"), {}, Trace<Params>(every)};
     objective.network().check_params(r.theta);
     r.trace.add_loss().add_gradient_norm();
     for (std::size_t k = 0; k < quantities.size(); ++k) {
-      if (quantities[k].model().size() != objective.size())
+      if (quantities[k].size != objective.size())
         throw std::invalid_argument("symflow::run: quantity " + std::to_string(k) + " belongs to a model with d = " +
-                                    std::to_string(quantities[k].model().size()) + ", the objective's has d = " +
+                                    std::to_string(quantities[k].size) + ", the objective's has d = " +
                                     std::to_string(objective.size()));
-      r.trace.add("q" + std::to_string(k), [q = quantities[k]](const Params& x) { return q.value(x); });
+      r.trace.add("q" + std::to_string(k), [f = quantities[k].value](const Params& x) { return f(x); });
     }
     py::gil_scoped_release release;
     r.status = run(method, objective, r.theta, stop, r.trace);
@@ -79,7 +88,7 @@ struct Bindings {
   }
 
   /// θ, the status and the records as NumPy arrays.
-  static py::dict run_result(Run&& r, const std::vector<Junction>& quantities) {
+  static py::dict run_result(Run&& r, const std::vector<Traced>& quantities) {
     const RunStatus<S>& status = r.status;
     const Trace<Params>& trace = r.trace;
     py::dict out;
@@ -98,28 +107,35 @@ struct Bindings {
     const std::vector<std::string> names = trace.names();
     std::size_t next = 4;
     py::list values;
-    for (const Junction& q : quantities) {
+    for (const Traced& q : quantities) {
       const auto records = static_cast<py::ssize_t>(trace.rows());
-      py::array_t<S> a(std::vector<py::ssize_t>{records, q.rows(), q.cols()});
+      py::array_t<S> a(std::vector<py::ssize_t>{records, q.rows, q.cols});
       auto v = a.template mutable_unchecked<3>();
-      for (Index j = 0; j < q.cols(); ++j)
-        for (Index i = 0; i < q.rows(); ++i) {
+      for (Index j = 0; j < q.cols; ++j)
+        for (Index i = 0; i < q.rows; ++i) {
           const std::vector<S> c = trace.column(names[next++]);
           for (py::ssize_t k = 0; k < records; ++k) v(k, i, j) = c[static_cast<std::size_t>(k)];
         }
-      values.append(q.cols() == 1 ? a.attr("reshape")(records, q.rows()) : py::object(a));
+      values.append(q.cols == 1 ? a.attr("reshape")(records, q.rows) : py::object(a));
     }
     out["quantities"] = values;
     return out;
   }
 
-  static std::vector<Junction> junction_list(const py::object& quantities) {
-    std::vector<Junction> out;
+  static std::vector<Traced> traced_list(const py::object& quantities) {
+    std::vector<Traced> out;
     for (py::handle q : quantities) {
-      if (!py::isinstance<Junction>(q))
-        throw py::type_error("symflow.run: quantities must be junctions (symflow.Junction) of the objective's dtype " +
-                             dtype_name<S>() + ", got " + std::string(py::repr(q)));
-      out.push_back(py::cast<Junction>(q));
+      if (py::isinstance<Junction>(q)) {
+        auto j = py::cast<Junction>(q);
+        out.push_back({j.model().size(), j.rows(), j.cols(), [j](const Params& x) { return Matrix<S>(j.value(x)); }});
+      } else if (py::isinstance<Elementwise>(q)) {
+        auto e = py::cast<Elementwise>(q);
+        out.push_back({e.size(), e.rows(), 1, [e](const Params& x) { return Matrix<S>(e.value(x)); }});
+      } else {
+        throw py::type_error("symflow.run: quantities must be junctions (symflow.Junction) or eq. (48) quantities "
+                             "(symflow.ElementwiseQuantity) of the objective's dtype " + dtype_name<S>() + ", got " +
+                             std::string(py::repr(q)));
+      }
     }
     return out;
   }
@@ -129,7 +145,7 @@ struct Bindings {
     c.def(
         "_run",
         [](const Obj& o, const Method& method, py::handle theta0, const Stopping& stop, Index every, const py::object& q) {
-          const std::vector<Junction> quantities = junction_list(q);
+          const std::vector<Traced> quantities = traced_list(q);
           return run_result(run_method(o, method, theta0, stop, every, quantities), quantities);
         },
         "method"_a, "theta"_a, "stopping"_a, "every"_a, "quantities"_a);
@@ -313,6 +329,25 @@ struct Bindings {
         .def("__repr__", [](const Junction& j) {
           return "symflow.Junction(layer=" + std::to_string(j.layer()) + ", kind=\"" + j.name() + "\", dtype=\"" +
                  dtype_name<S>() + "\")";
+        });
+
+    py::class_<Elementwise>(m, ("ElementwiseQuantity" + suffix).c_str(),
+                            "eq. (48) at the junction dense → σ → dense at a layer: Q_k = ½‖column k of W_{I+2}‖² − "
+                            "Σ_j Φ_σ(W_I[k, j]); conserved when the block's input is X = I")
+        .def(py::init([](const Model& net, Index layer) { return Elementwise(net, layer); }), "model"_a, "layer"_a)
+        .def_property_readonly("layer", &Elementwise::layer)
+        .def_property_readonly("activation", &Elementwise::activation)
+        .def_property_readonly("shape", [](const Elementwise& e) { return py::make_tuple(e.rows()); })
+        .def("value", [](const Elementwise& e, py::handle p) { return e.value(theta(p)); }, "theta"_a, "Q ∈ R^h")
+        .def("potentials", [](const Elementwise& e, py::handle p) { return e.potentials(theta(p)); }, "theta"_a,
+             "Σ_j Φ_σ(W_I[k, j]) per unit k")
+        .def("outgoing", [](const Elementwise& e, py::handle p) { return static_cast<double>(e.outgoing(theta(p))); },
+             "theta"_a, "½‖W_{I+2}‖²_F")
+        .def("incoming", [](const Elementwise& e, py::handle p) { return static_cast<double>(e.incoming(theta(p))); },
+             "theta"_a, "Σ_kj Φ_σ(W_I[k, j])")
+        .def("__repr__", [](const Elementwise& e) {
+          return "symflow.ElementwiseQuantity(layer=" + std::to_string(e.layer()) + ", activation=\"" + e.activation() +
+                 "\", dtype=\"" + dtype_name<S>() + "\")";
         });
   }
 };

@@ -77,11 +77,12 @@ double gd_bound(const py::array& g, double learning_rate) {
 }  // namespace
 }  // namespace symflow::python
 
-#ifdef SYMFLOW_PYTHON_SAFETENSORS
 namespace symflow::python {
+void bind_laws(py::module_& m);
+#ifdef SYMFLOW_PYTHON_SAFETENSORS
 void bind_safetensors(py::module_& m);
-}
 #endif
+}  // namespace symflow::python
 
 PYBIND11_MODULE(_symflow, m) {
   namespace sf = symflow;
@@ -192,6 +193,7 @@ PYBIND11_MODULE(_symflow, m) {
                                                                         : sf::python::gd_bound<double>(g, learning_rate);
       },
       "gradient"_a, "learning_rate"_a, "η²‖∇L‖²: the bound of eq. (35) on one step's change of Tr[UᵀU − VVᵀ]");
+  sf::python::bind_laws(m);
 #ifdef SYMFLOW_PYTHON_SAFETENSORS
   sf::python::bind_safetensors(m);
 #endif

@@ -127,3 +127,31 @@ TEST_CASE("a GELU activation written with erf gives exact Hessian-vector product
     CHECK(sf::testing::relative_error(hv, fd) <= 1e-7);
   }
 }
+
+TEST_CASE("nested duals: a real exponent stays real at every level, and real_part is the innermost value",
+          "[dual][nested]") {
+  // x ↦ x^p at x + ε₁ + ε₂ (Dual<Dual<double>>): the ε₁ε₂ part is p(p − 1)x^{p−2}, the second
+  // derivative, exact to rounding (1e-14 relative); the same for the Homogeneous activation.
+  using DD = sf::Dual<D>;
+  auto rng = rng_for(0x5eed);
+  std::uniform_real_distribution<double> point(0.2, 3.0);
+  for (int trial = 0; trial < 100; ++trial) {
+    const double x = point(rng);
+    for (const double p : {2.0, 2.5, 0.5, 3.0}) {
+      const DD a(D(x, 1.0), D(1.0, 0.0));
+      const DD y = pow(a, p);
+      const double second = p * (p - 1) * std::pow(x, p - 2);
+      CHECK(std::abs(y.eps.eps - second) <= 1e-14 * std::abs(second) + 1e-300);
+      CHECK(std::abs(y.value.value - std::pow(x, p)) <= 1e-15 * std::pow(x, p));
+      const DD z = sf::Homogeneous{p}.value(a);
+      CHECK(z.eps.eps == y.eps.eps);
+    }
+  }
+  static_assert(std::is_same_v<decltype(sf::real_part(std::declval<const DD&>())), double>);
+  CHECK(sf::real_part(DD(D(1.5, 2.0), D(3.0, 4.0))) == 1.5);
+  // x⁰ = 1 with derivative 0, also at x = 0; 0¹ has derivative 1 (from the right).
+  CHECK(pow(D(0.0, 1.0), 0).value == 1.0);
+  CHECK(pow(D(0.0, 1.0), 0).eps == 0.0);
+  CHECK(pow(D(0.0, 1.0), 1).eps == 1.0);
+  CHECK(pow(D(2.0, 1.0), 0u).eps == 0.0);
+}

@@ -3,6 +3,7 @@
 // the compile-time Sequential with the same layers, the junction kinds of conserved<I>, the same
 // quantities and actions as the compile-time classes, every action a symmetry of the loss, and
 // errors that name the layer.
+#include <symflow/conserved/runtime_elementwise_quantity.hpp>
 #include <symflow/junction.hpp>
 #include <symflow/junction/runtime_junction.hpp>
 #include <symflow/model/runtime_loss.hpp>
@@ -231,4 +232,49 @@ TEST_CASE("run-time models and junctions name what is wrong", "[runtime][errors]
   const sf::RuntimeJunction<double> linear(net, 3, JunctionKind::linear_imbalance);
   CHECK_THROWS_WITH(linear.act(Eigen::MatrixXd::Zero(6, 6), theta), Contains("not invertible"));
   CHECK_THROWS_WITH(linear.linear(theta), Contains("quadratic"));
+}
+
+TEST_CASE("eq. (48) on a run-time junction is the two-layer Mlp's ElementwiseQuantity on its slice of θ",
+          "[runtime][conserved]") {
+  // Layers 3-5 of input 3 → Dense 4 + b → tanh → Dense 5 → σ → Dense 2 + b: W_3 (5 × 4) and W_5
+  // (2 × 5) sit next to each other in θ, as W_1 and W_2 of Mlp<σ, 4, 5, 2>: the same quantity and
+  // the same exact derivative, for every run-time activation, to 1e-14 relative (the fixed-size
+  // Mlp sums in another order than the run-time widths do).
+  const auto check = [](const auto& act) {
+    using A = std::remove_cvref_t<decltype(act)>;
+    const Runtime net(sf::Shape{3}, {sf::DenseWithBiasLayer{4}, sf::Tanh{}, sf::DenseLayer{5}, act,
+                                     sf::DenseWithBiasLayer{2}});
+    const sf::RuntimeElementwiseQuantity<double> q(net, 3);
+    const sf::ElementwiseQuantity<sf::Mlp<double, A, 4, 5, 2>> reference{sf::Mlp<double, A, 4, 5, 2>(act)};
+    const auto close = [](const auto& a, const auto& b) {
+      return std::abs(a - b) <= 1e-14 * std::max(std::abs(a), std::abs(b)) + 1e-300;
+    };
+    auto rng = rng_for(48);
+    for (int seed = 0; seed < 20; ++seed) {
+      const Eigen::VectorXd theta = sf::random_params(net, rng, 0.8);
+      const Eigen::VectorXd v = sf::random_params(net, rng);
+      const Eigen::VectorXd slice = theta.segment(net.offset(3), 30);
+      CHECK(q.rows() == 5);
+      CHECK(q.activation() == A::name());
+      CHECK(st::relative_error(q.value(theta), reference.value(slice)) <= 1e-14);
+      CHECK(close(q.outgoing(theta), reference.outgoing(slice)));
+      CHECK(close(q.incoming(theta), reference.incoming(slice)));
+      CHECK(st::relative_error(q.derivative(theta, v),
+                               sf::directional_derivative(reference, slice, v.segment(net.offset(3), 30))) <= 1e-14);
+    }
+  };
+  check(sf::Identity{});
+  check(sf::ReLU{});
+  check(sf::LeakyReLU{0.2});
+  check(sf::Homogeneous{3.0});
+  check(sf::Tanh{});
+  check(sf::Sigmoid{});
+  // What eq. (48) cannot be on is named.
+  const Runtime net(sf::Shape{3}, {sf::DenseWithBiasLayer{4}, sf::Tanh{}, sf::DenseLayer{2}, sf::BatchNorm{}, sf::ReLU{},
+                                   sf::DenseLayer{2}});
+  CHECK_THROWS_WITH(sf::RuntimeElementwiseQuantity<double>(net, 1),
+                    Catch::Contains("layer 1 is dense_with_bias, expected dense without a bias"));
+  CHECK_THROWS_WITH(sf::RuntimeElementwiseQuantity<double>(net, 3),
+                    Catch::Contains("layer 4 is batch_norm, expected an activation"));
+  CHECK_THROWS_WITH(sf::RuntimeElementwiseQuantity<double>(net, 5), Catch::Contains("the model has 6 layers"));
 }

@@ -29,7 +29,11 @@ from ._symflow import (  # noqa: F401  (re-exported)
     Sigmoid,
     Stopping,
     Tanh,
+    ConservationLawCount,
+    LawAccounting,
+    account_for_laws,
     linear_trace_gd_bound,
+    max_bracket_depth,
 )
 from . import _symflow
 
@@ -84,6 +88,14 @@ def Junction(model, layer, kind, loss=None):
     return getattr(_symflow, "Junction" + _suffix_of(model))(model, layer, kind, _loss_name(loss))
 
 
+def ElementwiseQuantity(model, layer):
+    """eq. (48) at the junction Dense (no bias) → σ → Dense that starts at ``layer``: one entry per
+    unit k, Q_k = ½‖column k of W_{layer+2}‖² − Σ_j Φ_σ(W_layer[k, j]), Φ_σ = ∫ σ/σ′. Conserved by
+    gradient flow when the block's input is X = I (layer 1, one-hot inputs); for identity and
+    LeakyReLU for every input. ``value``, ``potentials``, ``outgoing``, ``incoming``; ``run`` records it."""
+    return getattr(_symflow, "ElementwiseQuantity" + _suffix_of(model))(model, layer)
+
+
 def junctions(model, layer, loss=None):
     """Every symmetry of the junction at ``layer``, deduced from the layers after it (and the loss,
     for the last layer) as the C++ library's conserved<I> does."""
@@ -93,13 +105,38 @@ def junctions(model, layer, loss=None):
 def run(objective, theta, method, max_steps=1000, every=1, quantities=(), **stopping):
     """Runs ``method`` (GradientDescent, Momentum, Adam, RungeKutta4, DormandPrince) from θ.
 
-    Records every ``every`` steps (and the last point) the loss, ‖∇L‖ and each junction's quantity.
+    Records every ``every`` steps (and the last point) the loss, ‖∇L‖ and each quantity (junctions,
+    ElementwiseQuantity).
     Returns a dict: ``theta`` (the last point), ``status`` (reason, message, step, …), arrays
     ``step``, ``time``, ``loss``, ``gradient_norm`` and ``quantities`` (one array per junction,
     shape (records, *junction.shape)). Other keyword arguments go to Stopping (max_time,
     loss_tolerance, gradient_tolerance, …).
     """
     return objective._run(method, theta, Stopping(max_steps=max_steps, **stopping), every, list(quantities))
+
+
+def count_conservation_laws(fields, theta, x=None, max_depth=0, threshold=1e-9, patience=2, seed=1):
+    """How many independent conservation laws gradient flow has near θ: d − dim Lie(W)(θ), W the
+    per-sample gradient fields (Marcotte, Gribonval and Peyré 2023), brackets evaluated exactly in
+    nested dual numbers up to length ``max_depth`` (0: symflow.max_bracket_depth, 4).
+
+    ``fields`` is an Objective (float64): its per-sample loss gradients, X_j = ∇ℓ(F(x_j), y_j); or a
+    Sequential (float64) with inputs ``x``: the output gradients X_ij = ∇F_i(x_j), the fields of every
+    loss and every target at these inputs. Returns a ConservationLawCount (``laws``, ``dimension``,
+    ``dimension_per_depth``, ``converged``, ``stable_range``, ``law_gradients``, …);
+    ``symflow.account_for_laws(count, θ, junctions)`` says whether known quantities explain them.
+    """
+    if hasattr(fields, "layer_count"):
+        if x is None:
+            raise ValueError("symflow.count_conservation_laws: a model needs its inputs x (features, samples)")
+        if fields.dtype != "float64":
+            raise TypeError("symflow.count_conservation_laws: counting runs in float64; the model is " + fields.dtype)
+        return _symflow._count_output_laws(fields, x, theta, max_depth, threshold, patience, seed)
+    if x is not None:
+        raise ValueError("symflow.count_conservation_laws: x is given by the objective; pass x only with a model")
+    if fields.model.dtype != "float64":
+        raise TypeError("symflow.count_conservation_laws: counting runs in float64; the objective is " + fields.model.dtype)
+    return _symflow._count_loss_laws(fields, theta, max_depth, threshold, patience, seed)
 
 
 def weight(model, layer, theta):

@@ -289,10 +289,41 @@ Eigen::MatrixXd quantity_gradients(const Q& q, const Eigen::VectorXd& theta) {
 
 }  // namespace detail
 
+/// Do the conserved quantities whose gradients at θ are the rows of `gradients` (one row per scalar
+/// entry, d columns) account for every law of `count`? The rows are projected on the law space (the
+/// orthogonal complement of the trace) and ranked with count's threshold: `explained` independent
+/// laws, `missing` = laws − explained, and `violation` says whether each is conserved.
+inline LawAccounting account_for_law_gradients(const ConservationLawCount& count, const Eigen::MatrixXd& gradients) {
+  if (gradients.cols() != count.parameters)
+    throw std::invalid_argument("symflow::account_for_law_gradients: the gradients have " +
+                                std::to_string(gradients.cols()) + " columns, expected d = " +
+                                std::to_string(count.parameters) + " (one row per quantity entry)");
+  LawAccounting out;
+  out.laws = count.laws;
+  out.quantities = gradients.rows();
+  Eigen::MatrixXd projected(gradients.rows(), count.law_gradients.cols());
+  for (Index r = 0; r < gradients.rows(); ++r) {
+    const double norm = gradients.row(r).norm();
+    if (norm == 0) {
+      projected.row(r).setZero();
+      continue;
+    }
+    const Eigen::RowVectorXd unit = gradients.row(r) / norm;
+    if (count.trace_basis.cols() > 0)
+      out.violation = std::max(out.violation, (unit * count.trace_basis).norm());
+    projected.row(r) = unit * count.law_gradients;
+  }
+  if (projected.size() > 0) {
+    out.singular_values = Eigen::JacobiSVD<Eigen::MatrixXd>(projected).singularValues();
+    out.explained = std::min(detail::rank_above(out.singular_values, count.threshold), count.laws);
+  }
+  out.missing = out.laws - out.explained;
+  return out;
+}
+
 /// Do the quantities q… (symflow quantities or the user's own, anything directional_derivative
-/// accepts, or tuples of them such as conserved<I>(net)) account for every law of `count` at θ? Their gradients at θ are projected on the law
-/// space (the orthogonal complement of the trace) and ranked with count's threshold: `explained`
-/// independent laws, `missing` = laws − explained, and `violation` says whether each is conserved.
+/// accepts, or tuples of them such as conserved<I>(net)) account for every law of `count` at θ? Their
+/// exact gradients at θ go to account_for_law_gradients.
 template <class... Q>
 LawAccounting account_for_laws(const ConservationLawCount& count, const Eigen::VectorXd& theta, const Q&... quantities) {
   detail::require_length("parameter vector θ", count.parameters, theta.size());
@@ -309,27 +340,7 @@ LawAccounting account_for_laws(const ConservationLawCount& count, const Eigen::V
     }
   };
   (append(append, quantities), ...);
-  LawAccounting out;
-  out.laws = count.laws;
-  out.quantities = g.rows();
-  Eigen::MatrixXd projected(g.rows(), count.law_gradients.cols());
-  for (Index r = 0; r < g.rows(); ++r) {
-    const double norm = g.row(r).norm();
-    if (norm == 0) {
-      projected.row(r).setZero();
-      continue;
-    }
-    const Eigen::RowVectorXd unit = g.row(r) / norm;
-    if (count.trace_basis.cols() > 0)
-      out.violation = std::max(out.violation, (unit * count.trace_basis).norm());
-    projected.row(r) = unit * count.law_gradients;
-  }
-  if (projected.size() > 0) {
-    out.singular_values = Eigen::JacobiSVD<Eigen::MatrixXd>(projected).singularValues();
-    out.explained = std::min(detail::rank_above(out.singular_values, count.threshold), count.laws);
-  }
-  out.missing = out.laws - out.explained;
-  return out;
+  return account_for_law_gradients(count, g);
 }
 
 }  // namespace symflow

@@ -127,10 +127,12 @@ template <class T, class U>
   requires std::is_arithmetic_v<U>
 Dual<T> pow(const Dual<T>& a, U exponent) {
   using std::pow;
-  const T p = static_cast<T>(exponent);
-  if (a.value == T(0)) return {T(p == T(0) ? 1 : 0), p == T(1) ? a.eps : T(0)};
-  const T v = pow(a.value, p);
-  return {v, p * pow(a.value, p - T(1)) * a.eps};
+  // The exponent stays arithmetic at every level, so nested duals (Dual<Dual<T>>) recurse to this
+  // same rule down to the real scalar.
+  if (exponent == U(0)) return {T(1), T(0)};
+  if (a.value == T(0)) return {T(0), exponent == U(1) ? a.eps : T(0)};
+  const T v = pow(a.value, exponent);
+  return {v, T(exponent) * pow(a.value, exponent - U(1)) * a.eps};
 }
 /// cᵇ for a real base: d = cᵇ log(c) db.
 template <class T, class U>
@@ -171,9 +173,10 @@ template <class T> bool isnan(const Dual<T>& a) { using std::isnan; return isnan
 template <class T> bool isinf(const Dual<T>& a) { using std::isinf; return isinf(a.value) || isinf(a.eps); }
 template <class T> bool signbit(const Dual<T>& a) { using std::signbit; return signbit(a.value); }
 
-/// The real part of a scalar: the identity for real scalars, `.value` for duals.
+/// The real part of a scalar: the identity for real scalars, the innermost `.value` for duals (of
+/// duals): real_part(Dual<Dual<double>>) is a double.
 template <class T> constexpr T real_part(const T& x) { return x; }
-template <class T> constexpr T real_part(const Dual<T>& x) { return x.value; }
+template <class T> constexpr auto real_part(const Dual<T>& x) { return real_part(x.value); }
 
 template <class T> struct is_dual : std::false_type {};
 template <class T> struct is_dual<Dual<T>> : std::true_type {};
