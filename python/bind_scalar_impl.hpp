@@ -140,6 +140,15 @@ struct Bindings {
     return out;
   }
 
+  /// A teleport's result: θ, g, the status and the loss and searched function before and after.
+  static py::dict teleported(Teleported<Junction>&& result) {
+    const TeleportReport& r = result.report;
+    return py::dict("theta"_a = std::move(result.theta), "g"_a = from_element<S>(result.g), "status"_a = to_string(r.status),
+                    "reason"_a = r.reason, "loss_before"_a = r.loss_before, "loss_after"_a = r.loss_after,
+                    "objective_before"_a = r.objective_before, "objective_after"_a = r.objective_after,
+                    "iterations"_a = r.iterations);
+  }
+
   template <class Method>
   static void def_run(py::class_<Obj>& c) {
     c.def(
@@ -318,11 +327,7 @@ struct Bindings {
                 py::gil_scoped_release release;
                 result = teleport_to_steepest(o, j, t, options);
               }
-              const TeleportReport& r = result.report;
-              return py::dict("theta"_a = std::move(result.theta), "g"_a = from_element<S>(result.g),
-                              "status"_a = to_string(r.status), "reason"_a = r.reason, "loss_before"_a = r.loss_before,
-                              "loss_after"_a = r.loss_after, "objective_before"_a = r.objective_before,
-                              "objective_after"_a = r.objective_after, "iterations"_a = r.iterations);
+              return teleported(std::move(result));
             },
             "objective"_a, "theta"_a, "options"_a = OrbitSearchOptions{},
             "g·θ where ‖∇L‖² is (locally) largest on the orbit (ascent over the group)")
