@@ -280,3 +280,85 @@ TEST_CASE("the normalised drift of Appendix D as an observer of the driver and a
   // Gradient descent does drift, and more with a larger learning rate.
   CHECK(observer.largest() > 1e-7);
 }
+
+TEST_CASE("eq. (48) and its normalised drift on a Sequential that is the two-layer block: the Mlp's numbers, conserved "
+          "with X = I",
+          "[drift][observer][elementwise][sequential]") {
+  // Dense 4 → 8 without bias, tanh, Dense 8 → 3 with a bias (which eq. 48 does not involve): θ holds
+  // W_1 and W_2 where Mlp<Tanh, 4, 8, 3>'s θ does, then b_2.
+  using Mlp = sf::Mlp<double, sf::Tanh, 4, 8, 3>;
+  using Seq = sf::Sequential<double, sf::Input<4>, sf::Dense<8>, sf::Tanh, sf::Dense<3, sf::WithBias>>;
+  const Mlp mlp;
+  const Seq seq;
+  REQUIRE(seq.size() == mlp.size() + 3);
+  const sf::ElementwiseQuantity<Mlp> q_mlp(mlp);
+  const sf::ElementwiseQuantity<Seq> q_seq(seq);
+  static_assert(std::is_same_v<sf::ElementwiseQuantity<Seq>::Value, Eigen::Matrix<double, 8, 1>>);
+  int differing = 0;
+  double worst_rate = 0;
+  for (int seed = 0; seed < 5; ++seed) {
+    auto rng = rng_for(400 + seed);
+    const Eigen::Matrix4d x = Eigen::Matrix4d::Identity();
+    const auto y = sf::test::normal<Eigen::Matrix<double, 3, 4>>(rng);
+    const sf::Objective objective(seq, sf::HalfSquaredError{}, x, y);
+    Seq::Params theta(seq.size());
+    theta << sf::random_params(mlp, rng, 0.5), sf::test::normal<Eigen::Vector3d>(rng);
+    const Seq::Params theta0 = theta;
+    const Mlp::Params mlp_theta0 = theta0.head(mlp.size());
+    const sf::NormalisedDrift on_mlp(q_mlp, mlp_theta0);
+    const sf::NormalisedDrift on_seq(q_seq, theta0);
+    // Along 40 steps of gradient descent on the Sequential: the same numbers as the Mlp's on W_1, W_2.
+    for (int step = 0; step < 40; ++step) {
+      const Mlp::Params p = theta.head(mlp.size());
+      differing += q_seq.value(theta) != q_mlp.value(p) || q_seq.potentials(theta) != q_mlp.potentials(p) ||
+                   q_seq.outgoing(theta) != q_mlp.outgoing(p) || q_seq.incoming(theta) != q_mlp.incoming(p) ||
+                   on_seq.drift(theta) != on_mlp.drift(p) || on_seq.signed_drift(theta) != on_mlp.signed_drift(p) ||
+                   on_seq.normalised(theta) != on_mlp.normalised(p);
+      // dQ/dt = 0 along −∇L entry by entry: W_1's rate cancels W_2's (b_2's is zero).
+      const Seq::Params velocity = -objective.gradient(theta);
+      Seq::Params outgoing_part = velocity;
+      seq.weight<1>(outgoing_part).setZero();
+      const auto rate = sf::directional_derivative(q_seq, theta, velocity);
+      const auto rate_out = sf::directional_derivative(q_seq, theta, outgoing_part);
+      worst_rate = std::max(worst_rate, rate.cwiseAbs().maxCoeff() / rate_out.cwiseAbs().maxCoeff());
+      theta += 0.1 * velocity;
+    }
+    CHECK(on_seq.scale() == on_mlp.scale());
+    CHECK(on_seq.drift(theta) != 0.0);  // gradient descent drifts (eq. 48 is conserved by the flow only)
+    // As an observer of the driver, from the same θ₀.
+    Seq::Params run_theta = theta0;
+    sf::NormalisedDrift observer(q_seq);
+    sf::run(sf::GradientDescent{0.1}, objective, run_theta, sf::Stopping{.max_steps = 40}, observer);
+    CHECK(run_theta == theta);
+    CHECK(observer.last() == on_mlp.drift(theta.head(mlp.size()).eval()));
+  }
+  CAPTURE(worst_rate);
+  CHECK(differing == 0);
+  CHECK(worst_rate <= 1e-12);
+}
+
+TEST_CASE("eq. (48) on a float Sequential with widths given at run time keeps the Mlp's double accumulation",
+          "[drift][elementwise][sequential][scalar]") {
+  // Both with every width Dynamic (fixed sizes sum the per-unit potentials in another order).
+  using Mlp = sf::Mlp<float, sf::Tanh, sf::Dynamic, sf::Dynamic, sf::Dynamic>;
+  using Seq = sf::Sequential<float, sf::Input<sf::Dynamic>, sf::Dense<sf::Dynamic>, sf::Tanh, sf::Dense<sf::Dynamic>>;
+  const Mlp mlp({4, 8, 3});
+  const Seq seq(sf::Shape{4}, sf::Dense<sf::Dynamic>{8}, sf::Tanh{}, sf::Dense<sf::Dynamic>{3});
+  REQUIRE(seq.size() == mlp.size());
+  const sf::ElementwiseQuantity<Mlp> q_mlp(mlp);
+  const sf::ElementwiseQuantity<Seq> q_seq(seq);
+  static_assert(std::is_same_v<decltype(q_seq.incoming(Seq::Params{})), double>);  // f₂ summed in double
+  int differing = 0;
+  for (int seed = 0; seed < 10; ++seed) {
+    auto rng = rng_for(450 + seed);
+    const Mlp::Params theta0 = sf::random_params(mlp, rng, 0.7);
+    const Mlp::Params theta = theta0 + sf::random_params(mlp, rng, 0.01);
+    const Seq::Params theta0_seq = theta0, theta_seq = theta;
+    const sf::NormalisedDrift on_mlp(q_mlp, theta0);
+    const sf::NormalisedDrift on_seq(q_seq, theta0_seq);
+    differing += q_seq.value(theta_seq) != q_mlp.value(theta) || q_seq.potentials(theta_seq) != q_mlp.potentials(theta) ||
+                 q_seq.outgoing(theta_seq) != q_mlp.outgoing(theta) || q_seq.incoming(theta_seq) != q_mlp.incoming(theta) ||
+                 on_seq.drift(theta_seq) != on_mlp.drift(theta) || on_seq.signed_drift(theta_seq) != on_mlp.signed_drift(theta);
+  }
+  CHECK(differing == 0);
+}

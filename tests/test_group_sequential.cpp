@@ -203,3 +203,77 @@ TEST_CASE("a junction inside a residual block keeps its group; the residual stre
   CHECK(worst_same <= 1e-12);
   CHECK(least_broken >= 1e-3);
 }
+
+namespace {
+// Dense 3 → 4 → 5 → 2 with biases and the identity at both junctions, every width Dynamic: θ laid
+// out as LinearMlp's.
+using LinearDense = sf::Dense<sf::Dynamic, sf::WithBias>;
+using Linear = sf::Sequential<double, sf::Input<sf::Dynamic>, LinearDense, sf::Identity, LinearDense, sf::Identity, LinearDense>;
+using LinearMlp = sf::BiasedMlp<double, sf::Identity, 3, 4, 5, 2>;
+static_assert(std::is_same_v<sf::LayerImbalanceTraces<Linear>::Value, Eigen::Vector2d>);
+static_assert(std::is_same_v<sf::ScalingImbalances<Mixed>::Value, Eigen::Matrix<double, 9, 1>>);
+static_assert(std::is_same_v<sf::ScalingImbalances<Linear>::Value, Eigen::VectorXd>);
+}  // namespace
+
+TEST_CASE("the quantities of every junction at once on a Sequential: each junction's, and the Mlp's bit for bit",
+          "[group][sequential][conserved]") {
+  const Linear linear(sf::Shape{3}, LinearDense{4}, sf::Identity{}, LinearDense{5}, sf::Identity{}, LinearDense{2});
+  const LinearMlp linear_mlp;
+  const Mixed mixed;
+  const LikeMlp like_mlp;
+  const Mlp mlp;
+  const WithResidual with_residual;
+  const auto block = sf::residual_block<3>(with_residual);
+  auto data_rng = sf::test::rng_for(600);
+  const sf::Objective objective(with_residual, sf::MeanSquaredError{}, sf::test::normal<Eigen::MatrixXd>(data_rng, 3, 7),
+                                sf::test::normal<Eigen::MatrixXd>(data_rng, 2, 7));
+  int differing = 0;
+  double worst_junction = 0, worst_rate = 0;
+  for (int seed = 0; seed < 20; ++seed) {
+    auto rng = sf::test::rng_for(600 + seed);
+    // Linear junctions 1 and 3 (hidden layers 1 and 2 of the Mlp): traces, matrices and per-unit scalings.
+    const LinearMlp::Params p = sf::random_params(linear_mlp, rng);
+    const Linear::Params q = p;
+    const Eigen::Vector2d traces = sf::LayerImbalanceTraces<Linear>(linear).value(q);
+    const Eigen::MatrixXd q1 = sf::layer_imbalance_at(linear, 1, q), q3 = sf::layer_imbalance_at(linear, 3, q);
+    differing += traces != sf::LayerImbalanceTraces<LinearMlp>(linear_mlp).value(p) ||
+                 traces[0] != sf::LayerImbalanceTrace<Linear, 1>(linear).value(q) ||
+                 traces[1] != sf::LayerImbalanceTrace<Linear, 3>(linear).value(q) ||
+                 q1 != sf::layer_imbalance_at(linear_mlp, 1, p) || q3 != sf::layer_imbalance_at(linear_mlp, 2, p) ||
+                 sf::ScalingImbalances<Linear>(linear).value(q) != sf::ScalingImbalances<LinearMlp>(linear_mlp).value(p);
+    // ReLU at both junctions, laid out as the BiasedMlp<ReLU>.
+    const Mlp::Params r = sf::random_params(mlp, rng);
+    differing += sf::ScalingImbalances<LikeMlp>(like_mlp).value(r) != sf::ScalingImbalances<Mlp>(mlp).value(r);
+    // ReLU at junction 1, the identity at 3; and the junctions inside a residual block.
+    const Mixed::Params m = sf::random_params(mixed, rng);
+    const Eigen::Matrix<double, 9, 1> stacked = sf::ScalingImbalances<Mixed>(mixed).value(m);
+    const WithResidual::Params w = sf::random_params(with_residual, rng);
+    const sf::ScalingImbalances<sf::ResidualBlock<WithResidual, 3>> inside(block);
+    const Eigen::VectorXd in_block = inside.value(w);
+    REQUIRE(in_block.size() == 8 + 5);
+    worst_junction = std::max(
+        {worst_junction, st::relative_error(q1, sf::LayerImbalance<Linear, 1>(linear).value(q)),
+         st::relative_error(q3, sf::LayerImbalance<Linear, 3>(linear).value(q)),
+         st::relative_error(sf::layer_imbalance_at(mixed, 3, m), std::get<0>(sf::conserved<3>(mixed)).value(m)),
+         st::relative_error(stacked.head<4>(), std::get<0>(sf::conserved<1>(mixed)).value(m)),
+         st::relative_error(stacked.head<4>(), sf::ScalingImbalance<Mixed, 1>(mixed).value(m)),
+         st::relative_error(stacked.tail<5>(), sf::ScalingImbalance<Mixed, 3>(mixed).value(m)),
+         st::relative_error(stacked.tail<5>(), std::get<0>(sf::conserved<3>(mixed)).value(m).diagonal()),
+         st::relative_error(in_block.head(8), sf::ScalingImbalance<Inside, 1>(block).value(w)),
+         st::relative_error(in_block.tail(5), sf::ScalingImbalance<Inside, 3>(block).value(w))});
+    // Conserved by gradient flow entry by entry, relative to ‖Q‖‖∇L‖/‖θ‖.
+    const WithResidual::Params g = objective.gradient(w);
+    worst_rate = std::max(worst_rate, sf::directional_derivative(inside, w, -g).norm() /
+                                          (g.norm() / w.norm() * in_block.norm()));
+  }
+  CAPTURE(worst_junction, worst_rate);
+  CHECK(differing == 0);
+  CHECK(worst_junction <= 1e-12);
+  CHECK(worst_rate <= 1e-12);
+  // A run-time index names a junction, and a linear one.
+  const Mixed::Params m = Mixed::Params::Ones();
+  const Linear::Params q = Linear::Params::Ones(linear.size());
+  CHECK_THROWS_WITH(sf::layer_imbalance_at(mixed, 2, m), Catch::Contains("its junctions are 1, 3"));
+  CHECK_THROWS_AS(sf::layer_imbalance_at(mixed, 1, m), std::invalid_argument);
+  CHECK_THROWS_AS(sf::layer_imbalance_at(linear, 5, q), std::out_of_range);
+}

@@ -28,6 +28,7 @@
 #include "symflow/conserved/potential.hpp"
 #include "symflow/conserved/quantity.hpp"
 #include "symflow/core/reduction.hpp"
+#include "symflow/group/junction.hpp"
 #include "symflow/model/mlp.hpp"
 
 namespace symflow {
@@ -48,26 +49,45 @@ concept ArrayPotentialActivation = requires(const A& a, const Eigen::Array<S, 64
   a.potentials(x.head(1), out.head(1));
 };
 
+/// Whether a Sequential is the two-layer block of eq. (48): exactly Dense, an activation, Dense.
+template <class Model>
+consteval bool is_two_layer_sequential() {
+  if constexpr (SequentialModel<Model>) return Model::num_layers == 3 && is_junction<Model, 1>;
+  else return true;
+}
+
 }  // namespace detail
 
 /// Q ∈ R^h, Q_k = ½‖column k of W_2‖² − Σ_j Φ_σ(W_1[k, j]) (eq. 48): conserved by gradient flow
 /// when the input is X = I (see the file comment). Φ_σ is exact for symflow's activations and by
 /// adaptive Gauss–Kronrod quadrature for a user activation.
-template <MlpModel Model>
+///
+/// Model: an Mlp (V = W_1, U = W_2, hidden layer 1) or a Sequential that is the two-layer block
+/// itself, Dense<h> (no bias), an elementwise activation, Dense<m> (with or without a bias, which
+/// plays no part), input Input<n>, any width Dynamic: V = weight<1>, U = weight<3>, read through
+/// junction<Model, 1>. On the same θ (W_1 then W_2, column-major, in both) a Sequential and the
+/// Mlp of the same widths (both fixed or both Dynamic: Eigen sums a fixed-size vector of per-unit
+/// terms in another order) and activation give the same numbers bit for bit.
+template <class Model>
 class ElementwiseQuantity {
-  static_assert(Model::depth >= 2, "symflow::ElementwiseQuantity: the model needs a hidden layer");
-  static_assert(ElementwiseActivation<typename Model::Activation>,
+  static_assert(detail::is_two_layer_sequential<Model>(),
+                "symflow::ElementwiseQuantity: eq. (48) is the quantity of the two-layer block U σ(V X); a Sequential "
+                "qualifies when its layers are exactly Dense<h> (no bias), an elementwise activation, Dense<m>");
+  static_assert(SequentialModel<Model> || Model::depth >= 2, "symflow::ElementwiseQuantity: the model needs a hidden layer");
+  using Junction = junction<Model, 1>;
+  static_assert(ElementwiseActivation<typename Junction::Activation>,
                 "symflow::ElementwiseQuantity: eq. (48) needs an elementwise activation with value(z) and "
                 "derivative(z); a radial activation has the angular-momentum identity instead");
-  static_assert(!Model::has_bias,
-                "symflow::ElementwiseQuantity: a bias on the first layer breaks eq. (48); use symflow::Mlp");
+  static_assert(!Junction::has_bias,
+                "symflow::ElementwiseQuantity: a bias on the first layer breaks eq. (48); use symflow::Mlp, or on a "
+                "Sequential a first layer Dense<h> without WithBias");
 
  public:
   using ModelType = Model;
   using Scalar = typename Model::Scalar;
   using Params = typename Model::Params;
-  using Activation = typename Model::Activation;
-  static constexpr int hidden = Model::static_widths[1];
+  using Activation = typename Junction::Activation;
+  static constexpr int hidden = Junction::width;
   using Value = Eigen::Matrix<Scalar, hidden, 1>;
   static constexpr bool is_quadratic = false;
 
@@ -82,19 +102,19 @@ class ElementwiseQuantity {
   Value value(const Eigen::MatrixBase<D>& p) const {
     using A = accumulator_t<Scalar>;
     if constexpr (quadratic_potential) {
-      auto q = column_sums_of_squares(model_.template weight<2>(p));
+      auto q = column_sums_of_squares(Junction::out_weight(model_, p));
       q *= A(0.5);
       q.noalias() -= quadratic_potentials(p);
       if constexpr (std::is_same_v<A, Scalar>) return q;
       else return q.template cast<Scalar>();
     } else if constexpr (!std::is_same_v<A, Scalar>) {
       // Float: both terms in double, so that Q_k keeps its digits when they nearly cancel.
-      auto q = column_sums_of_squares(model_.template weight<2>(p));
+      auto q = column_sums_of_squares(Junction::out_weight(model_, p));
       q *= A(0.5);
       q.noalias() -= accurate_potentials(p);
       return q.template cast<Scalar>();
     } else {
-      Value q = Scalar(0.5) * model_.template weight<2>(p).colwise().squaredNorm().transpose();
+      Value q = Scalar(0.5) * Junction::out_weight(model_, p).colwise().squaredNorm().transpose();
       q.noalias() -= potentials(p);
       return q;
     }
@@ -104,8 +124,8 @@ class ElementwiseQuantity {
   /// order (the quadratic potentials as row sums of squares, in double for float weights).
   template <class D>
   Value potentials(const Eigen::MatrixBase<D>& p) const {
-    const auto v = model_.template weight<1>(p);
-    const Activation& act = model_.activation();
+    const auto v = Junction::in_weight(model_, p);
+    const Activation& act = Junction::activation(model_);
     if constexpr (quadratic_potential) {
       if constexpr (std::is_same_v<accumulator_t<Scalar>, Scalar>) return quadratic_potentials(p);
       else return quadratic_potentials(p).template cast<Scalar>();
@@ -124,8 +144,8 @@ class ElementwiseQuantity {
   /// (NormalisedDrift) keeps its digits when the two nearly cancel.
   template <class D>
   accumulator_t<Scalar> outgoing(const Eigen::MatrixBase<D>& p) const {
-    if constexpr (std::is_same_v<accumulator_t<Scalar>, Scalar>) return Scalar(0.5) * model_.template weight<2>(p).squaredNorm();
-    else return accumulator_t<Scalar>(0.5) * sum_of_squares(model_.template weight<2>(p));
+    if constexpr (std::is_same_v<accumulator_t<Scalar>, Scalar>) return Scalar(0.5) * Junction::out_weight(model_, p).squaredNorm();
+    else return accumulator_t<Scalar>(0.5) * sum_of_squares(Junction::out_weight(model_, p));
   }
   /// f₂ = Σ_kj Φ_σ(V_kj), the incoming term of the sum, in accumulator_t<Scalar> as f₁.
   template <class D>
@@ -150,7 +170,7 @@ class ElementwiseQuantity {
   /// activation_potential entry by entry.
   template <class T, class V>
   Eigen::Matrix<T, hidden, 1> array_potentials(const V& v) const {
-    const Activation& act = model_.activation();
+    const Activation& act = Junction::activation(model_);
     constexpr Index chunk = 64;
     Eigen::Array<T, chunk, 1> phi;
     Eigen::Matrix<T, hidden, 1> out = Eigen::Matrix<T, hidden, 1>::Zero(v.rows());
@@ -175,7 +195,7 @@ class ElementwiseQuantity {
   template <class D>
   Eigen::Matrix<accumulator_t<Scalar>, hidden, 1> accurate_potentials(const Eigen::MatrixBase<D>& p) const {
     using A = accumulator_t<Scalar>;
-    const auto v = model_.template weight<1>(p);
+    const auto v = Junction::in_weight(model_, p);
     if constexpr (quadratic_potential) {
       return quadratic_potentials(p);
     } else if constexpr (detail::ArrayPotentialActivation<Activation, A>) {
@@ -183,7 +203,7 @@ class ElementwiseQuantity {
     } else {
       Eigen::Matrix<A, hidden, 1> out = Eigen::Matrix<A, hidden, 1>::Zero(v.rows());
       for (Index j = 0; j < v.cols(); ++j)
-        for (Index k = 0; k < v.rows(); ++k) out[k] += static_cast<A>(activation_potential(model_.activation(), v(k, j), options_));
+        for (Index k = 0; k < v.rows(); ++k) out[k] += static_cast<A>(activation_potential(Junction::activation(model_), v(k, j), options_));
       return out;
     }
   }
@@ -193,8 +213,8 @@ class ElementwiseQuantity {
   template <class D>
   auto quadratic_potentials(const Eigen::MatrixBase<D>& p) const {
     using A = accumulator_t<Scalar>;
-    const auto v = model_.template weight<1>(p);
-    const A c = model_.activation().template quadratic_potential<A>();
+    const auto v = Junction::in_weight(model_, p);
+    const A c = Junction::activation(model_).template quadratic_potential<A>();
     return (c * row_sums_of_squares<Activation::quadratic_potential_positive_part>(v)).eval();
   }
 

@@ -23,6 +23,7 @@
 /// quantity ½Tr[UᵀU − VVᵀ] (eq. 45) is HalfTraceOutgoingMinusIncoming, −½ times the trace; Prop.
 /// 13's Tr[UᵀU − VVᵀ] (eqs. 35–41) is −1 times it.
 
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -209,34 +210,84 @@ class HalfTraceOutgoingMinusIncoming {
   Model model_;
 };
 
-/// The traces of the layer imbalances of every hidden layer 1, …, L − 1 of a linear MLP, as one
-/// vector quantity (entry i − 1 is Tr Q_i).
-template <MlpModel Model>
+namespace detail {
+
+/// The weight view w as a dynamic-size column-major map over the same entries (what Mlp::weight_at
+/// gives), so that the loops over junctions reduce in the same order whatever sizes a model fixes.
+template <class W>
+auto dynamic_view(const W& w) {
+  return Eigen::Map<const Eigen::Matrix<typename W::Scalar, Dynamic, Dynamic>>(w.data(), w.rows(), w.cols());
+}
+
+/// The bias of junction I as the segment of θ it occupies, the expression Mlp's loops have always
+/// used: with the same operand types on every model the products run the same code (a compiler
+/// contracts a·b + c into fused multiply-adds differently for fixed- and dynamic-size operands).
+template <int I, class Model, class D>
+auto bias_segment(const Model& model, const Eigen::MatrixBase<D>& p) {
+  const auto b = junction<Model, I>::in_bias(model, p);
+  return p.segment(b.data() - p.derived().data(), b.size());
+}
+
+/// Every junction of Model is linear (LayerImbalanceTraces; on an Mlp they share the activation).
+template <class Model>
+constexpr void check_linear_junctions() {
+  static_assert(junction_count<Model> >= 1, "symflow::LayerImbalanceTraces: the model has no hidden layer (no junction)");
+  if constexpr (junction_count<Model> >= 1) {
+    if constexpr (MlpModel<Model>) {
+      check_linear_hidden_layer<Model, 1>();
+    } else {
+      []<int... I>(std::integer_sequence<int, I...>) {
+        (check_linear_hidden_layer<Model, I>(), ...);
+      }(junction_indices<Model>{});
+    }
+  }
+}
+
+template <class Model>
+inline constexpr bool has_linear_junction = []<int... I>(std::integer_sequence<int, I...>) {
+  return (GeneralLinearEquivariantActivation<typename junction<Model, I>::Activation> || ...);
+}(junction_indices<Model>{});
+
+}  // namespace detail
+
+/// The traces of the layer imbalances of every junction, as one vector quantity: on a linear MLP entry
+/// i − 1 is Tr Q_i of hidden layer i = 1, …, L − 1; on a Sequential (or a residual block's layers)
+/// entry j is Tr Q_I of its j-th dense junction I (junction_indices<Net>, increasing), each one
+/// LayerImbalanceTrace<Net, I>'s value, the same sums in the same order. Every junction must be
+/// linear. The squared norm of a weight shared by two junctions (W_{i+1}: outgoing at i, incoming at
+/// i + 1, as in an Mlp) is summed once.
+template <class Model>
 class LayerImbalanceTraces {
  public:
   using ModelType = Model;
   using Scalar = typename Model::Scalar;
   using Params = typename Model::Params;
-  using Value = Eigen::Matrix<Scalar, Model::depth - 1, 1>;
+  using Value = Eigen::Matrix<Scalar, junction_count<Model>, 1>;
   static constexpr bool is_quadratic = true;
 
-  explicit LayerImbalanceTraces(Model model) : model_(std::move(model)) {
-    static_assert(Model::depth >= 2, "symflow::LayerImbalanceTraces: the model has no hidden layer");
-    detail::check_linear_hidden_layer<Model, 1>();
-  }
+  explicit LayerImbalanceTraces(Model model) : model_(std::move(model)) { detail::check_linear_junctions<Model>(); }
   const Model& model() const { return model_; }
 
   template <class D>
   Value value(const Eigen::MatrixBase<D>& p) const {
+    using A = accumulator_t<Scalar>;
     Value q;
-    accumulator_t<Scalar> previous = sum_of_squares(model_.weight_at(1, p));
-    for (int i = 1; i < Model::depth; ++i) {
-      const accumulator_t<Scalar> next = sum_of_squares(model_.weight_at(i + 1, p));
-      accumulator_t<Scalar> qi = previous - next;
-      if constexpr (Model::has_bias) qi += sum_of_squares(p.segment(model_.bias_offset(i), model_.width(i)));
-      q[i - 1] = static_cast<Scalar>(qi);
-      previous = next;
-    }
+    Index entry = 0;
+    const Scalar* shared = nullptr;  // the previous junction's outgoing weight, and its ‖·‖²
+    A shared_norm = 0;
+    auto add = [&]<int I>() {
+      using J = junction<Model, I>;
+      const auto w_in = J::in_weight(model_, p);
+      const auto w_out = J::out_weight(model_, p);
+      const A incoming = w_in.data() == shared ? shared_norm : sum_of_squares(w_in);
+      const A outgoing = sum_of_squares(w_out);
+      A qi = incoming - outgoing;
+      if constexpr (J::has_bias) qi += sum_of_squares(J::in_bias(model_, p));
+      q[entry++] = static_cast<Scalar>(qi);
+      shared = w_out.data();
+      shared_norm = outgoing;
+    };
+    [&]<int... I>(std::integer_sequence<int, I...>) { (add.template operator()<I>(), ...); }(junction_indices<Model>{});
     return q;
   }
 
@@ -250,23 +301,41 @@ class LayerImbalanceTraces {
   Model model_;
 };
 
-/// Q_i for a hidden layer chosen at run time (a dynamic-size h×h matrix), for loops over the
-/// layers of a deep linear network.
-template <MlpModel Model, class D>
+/// Q_i for a hidden layer (a junction) chosen at run time, as a dynamic-size h×h matrix, for loops
+/// over the layers of a deep linear network: hidden layer i of an Mlp, or dense junction I of a
+/// Sequential (or of a residual block's layers), named as in conserved<I>. Throws
+/// std::out_of_range naming the junctions if `layer` is not one, and std::invalid_argument if its
+/// activation is not linear (a Sequential with no linear junction at all does not compile).
+template <class Model, class D>
 Eigen::Matrix<typename Model::Scalar, Dynamic, Dynamic> layer_imbalance_at(const Model& model, int layer,
                                                                             const Eigen::MatrixBase<D>& p) {
-  detail::check_linear_hidden_layer<Model, 1>();
-  if (layer < 1 || layer >= Model::depth)
+  static_assert(detail::has_linear_junction<Model>,
+                "symflow::layer_imbalance_at: no hidden layer (junction) of the model is linear (symflow::Identity, or "
+                "an activation declared GeneralLinearEquivariant), so no layer imbalance is conserved; for ReLU, "
+                "LeakyReLU or Homogeneous use symflow::ScalingImbalance");
+  Eigen::Matrix<typename Model::Scalar, Dynamic, Dynamic> q;
+  bool found = false;
+  auto at = [&]<int I>() {
+    if (layer != I) return;
+    found = true;
+    using J = junction<Model, I>;
+    if constexpr (GeneralLinearEquivariantActivation<typename J::Activation>) {
+      const auto w_in = detail::dynamic_view(J::in_weight(model, p));
+      const auto w_out = detail::dynamic_view(J::out_weight(model, p));
+      q.resize(w_in.rows(), w_in.rows());
+      if constexpr (J::has_bias) detail::symmetric_difference(q, w_in, detail::bias_segment<I>(model, p), w_out);
+      else detail::symmetric_difference(q, w_in, w_out);
+    } else {
+      throw std::invalid_argument("symflow::layer_imbalance_at: the activation of junction " + std::to_string(I) +
+                                  " is not linear, so its layer imbalance is not conserved (ScalingImbalance is, "
+                                  "for ReLU, LeakyReLU or Homogeneous)");
+    }
+  };
+  [&]<int... I>(std::integer_sequence<int, I...>) { (at.template operator()<I>(), ...); }(junction_indices<Model>{});
+  if (!found)
     throw std::out_of_range("symflow::layer_imbalance_at: layer " + std::to_string(layer) +
-                            " is not a hidden layer; hidden layers are 1, …, " + std::to_string(Model::depth - 1));
-  const auto w_in = model.weight_at(layer, p);
-  const auto w_out = model.weight_at(layer + 1, p);
-  Eigen::Matrix<typename Model::Scalar, Dynamic, Dynamic> q(w_in.rows(), w_in.rows());
-  if constexpr (Model::has_bias) {
-    detail::symmetric_difference(q, w_in, p.segment(model.bias_offset(layer), model.width(layer)), w_out);
-  } else {
-    detail::symmetric_difference(q, w_in, w_out);
-  }
+                            " is not a hidden layer (a junction) of the model; its junctions are " +
+                            detail::junction_list(junction_indices<Model>{}));
   return q;
 }
 

@@ -15,6 +15,7 @@
 /// Sign convention: incoming minus outgoing, as LayerImbalance (for σ = identity, α = 1, Q is the
 /// diagonal of the layer-imbalance matrix).
 
+#include <cstddef>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -86,13 +87,40 @@ class ScalingImbalance {
   Model model_;
 };
 
-/// The per-unit scaling imbalances of every hidden layer 1, …, L − 1, stacked into one vector
-/// (layer 1's units first), for deep homogeneous networks.
-template <MlpModel Model>
+namespace detail {
+
+/// One junction's Q written into `block`: ‖rows of W_in‖² (+ b²) − α‖columns of W_out‖², the
+/// weights as dynamic-size views (dynamic_view), in double for float weights, as ScalingImbalance.
+template <class Block, class WIn, class WOut, class Bias = std::nullptr_t>
+void scaling_imbalance_block(Block block, const WIn& w_in, const WOut& w_out, double alpha, const Bias& bias = nullptr) {
+  constexpr bool has_bias = !std::is_null_pointer_v<Bias>;
+  using Scalar = typename WIn::Scalar;
+  using A = accumulator_t<Scalar>;
+  if constexpr (std::is_same_v<A, Scalar>) {
+    block = w_in.rowwise().squaredNorm();
+    if constexpr (has_bias) block += bias.cwiseAbs2();
+    block.noalias() -= Scalar(alpha) * w_out.colwise().squaredNorm().transpose();
+  } else {
+    // Float: sums and difference in double, as ScalingImbalance.
+    Eigen::Matrix<A, Dynamic, 1> wide = row_sums_of_squares(w_in);
+    if constexpr (has_bias) wide += bias.template cast<A>().cwiseAbs2();
+    wide.noalias() -= A(alpha) * column_sums_of_squares(w_out);
+    block = wide.template cast<Scalar>();
+  }
+}
+
+}  // namespace detail
+
+/// The per-unit scaling imbalances of every junction, stacked into one vector, for deep homogeneous
+/// networks: hidden layers 1, …, L − 1 of an Mlp (layer 1's units first), or the dense junctions I of
+/// a Sequential (or of a residual block's layers) in increasing order (junction_indices<Net>), each
+/// with the degree of its own activation — block j is ScalingImbalance<Net, I_j>'s Q.
+template <class Model>
 class ScalingImbalances {
-  static constexpr int count_hidden() {
+  template <int... I>
+  static constexpr int count_hidden(std::integer_sequence<int, I...>) {
     int total = 0;
-    for (int i = 1; i < Model::depth; ++i) total = add_sizes(total, Model::static_widths[i]);
+    ((total = add_sizes(total, junction<Model, I>::width)), ...);
     return total;
   }
 
@@ -100,44 +128,43 @@ class ScalingImbalances {
   using ModelType = Model;
   using Scalar = typename Model::Scalar;
   using Params = typename Model::Params;
-  using Value = Eigen::Matrix<Scalar, count_hidden(), 1>;
+  using Value = Eigen::Matrix<Scalar, count_hidden(junction_indices<Model>{}), 1>;
   static constexpr bool is_quadratic = true;
 
   explicit ScalingImbalances(Model model) : model_(std::move(model)) {
-    static_assert(Model::depth >= 2, "symflow::ScalingImbalances: the model has no hidden layer");
-    detail::check_homogeneous_hidden_layer<Model, 1>();
+    static_assert(junction_count<Model> >= 1, "symflow::ScalingImbalances: the model has no hidden layer (no junction)");
+    if constexpr (MlpModel<Model>) {
+      detail::check_homogeneous_hidden_layer<Model, 1>();
+    } else {
+      []<int... I>(std::integer_sequence<int, I...>) {
+        (detail::check_homogeneous_hidden_layer<Model, I>(), ...);
+      }(junction_indices<Model>{});
+    }
   }
   const Model& model() const { return model_; }
 
-  /// Σ_i n_i over the hidden layers.
+  /// Σ h over the junctions.
   Index size() const {
-    Index total = 0;
-    for (int i = 1; i < Model::depth; ++i) total += model_.width(i);
-    return total;
+    return [&]<int... I>(std::integer_sequence<int, I...>) {
+      return (Index{0} + ... + junction<Model, I>::hidden(model_));
+    }(junction_indices<Model>{});
   }
 
   template <class D>
   Value value(const Eigen::MatrixBase<D>& p) const {
     Value q(size());
-    [[maybe_unused]] const Scalar alpha(homogeneity_degree(model_.activation()));
     Index offset = 0;
-    for (int i = 1; i < Model::depth; ++i) {
-      const Index h = model_.width(i);
-      auto block = q.segment(offset, h);
-      if constexpr (std::is_same_v<accumulator_t<Scalar>, Scalar>) {
-        block = model_.weight_at(i, p).rowwise().squaredNorm();
-        if constexpr (Model::has_bias) block += p.segment(model_.bias_offset(i), h).cwiseAbs2();
-        block.noalias() -= alpha * model_.weight_at(i + 1, p).colwise().squaredNorm().transpose();
-      } else {
-        // Float: sums and difference in double, as ScalingImbalance.
-        using A = accumulator_t<Scalar>;
-        Eigen::Matrix<A, Dynamic, 1> wide = row_sums_of_squares(model_.weight_at(i, p));
-        if constexpr (Model::has_bias) wide += p.segment(model_.bias_offset(i), h).template cast<A>().cwiseAbs2();
-        wide.noalias() -= A(homogeneity_degree(model_.activation())) * column_sums_of_squares(model_.weight_at(i + 1, p));
-        block = wide.template cast<Scalar>();
-      }
+    auto add = [&]<int I>() {
+      using J = junction<Model, I>;
+      const Index h = J::hidden(model_);
+      const auto w_in = detail::dynamic_view(J::in_weight(model_, p));
+      const auto w_out = detail::dynamic_view(J::out_weight(model_, p));
+      const double alpha = homogeneity_degree(J::activation(model_));
+      if constexpr (J::has_bias) detail::scaling_imbalance_block(q.segment(offset, h), w_in, w_out, alpha, detail::bias_segment<I>(model_, p));
+      else detail::scaling_imbalance_block(q.segment(offset, h), w_in, w_out, alpha);
       offset += h;
-    }
+    };
+    [&]<int... I>(std::integer_sequence<int, I...>) { (add.template operator()<I>(), ...); }(junction_indices<Model>{});
     return q;
   }
 

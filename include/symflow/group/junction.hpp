@@ -11,6 +11,7 @@
 /// another layout specialises symflow::junction<TheirModel, I> with the same members (see
 /// docs/symmetries.md, "your own group / your own activation").
 
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -61,6 +62,16 @@ constexpr int last_index(std::integer_sequence<int, I...>) {
   int last = 0;
   ((last = I), ...);
   return last;
+}
+}  // namespace detail
+
+namespace detail {
+/// "1, 3": the junctions I… as a list for messages ("none" if there are none).
+template <int... I>
+std::string junction_list(std::integer_sequence<int, I...>) {
+  std::string list;
+  ((list += (list.empty() ? "" : ", ") + std::to_string(I)), ...);
+  return list.empty() ? "none" : list;
 }
 }  // namespace detail
 

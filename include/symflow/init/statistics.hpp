@@ -155,15 +155,6 @@ struct LayerImbalanceMoments {
   Moments trace;
 };
 
-namespace detail {
-template <int... I>
-std::string junction_list(std::integer_sequence<int, I...>) {
-  std::string list;
-  ((list += (list.empty() ? "" : ", ") + std::to_string(I)), ...);
-  return list.empty() ? "none" : list;
-}
-}  // namespace detail
-
 inline LayerImbalanceMoments layer_imbalance_moments(Index n_in, Index h, Index n_out, double var_in,
                                                      double var_out, double var_bias = 0.0) {
   const double a = static_cast<double>(n_in), b = static_cast<double>(n_out), hh = static_cast<double>(h);
