@@ -117,6 +117,78 @@ TEMPLATE_TEST_CASE("each lane follows its single run: θ, loss and Q at every st
   }
 }
 
+TEST_CASE("momentum, Nesterov and Adam in lanes follow their single runs over 500 steps to 1e-13", "[batch][methods]") {
+  // Each lane its own parameters (learning rate, momentum, Nesterov or not; β₁, β₂, ε, weight
+  // decay): θ, loss and time at every step against symflow::run with the same method, ReLU network
+  // of the paper's size, double.
+  using P = Paper<sf::ReLU>;
+  using Net = typename P::Net;
+  constexpr int W = P::W;
+  const Net net;
+  const sf::Stopping stop{.max_steps = 500};
+  auto rng = st::rng_for(77);
+  std::vector<typename P::Obj> objectives;
+  std::vector<typename Net::Params> starts;
+  for (int l = 0; l < W; ++l) {
+    objectives.emplace_back(net, sf::MeanSquaredError{}, P::X::Identity(), st::normal<typename P::Y>(rng));
+    starts.push_back(sf::random_params(net, rng, 0.1 + 0.05 * l));
+  }
+  const sf::BatchObjective<typename P::Obj, W> batch(objectives);
+  const auto compare = [&](const auto& methods, const char* name) {
+    std::vector<Record<Net>> single(W), lanes(W);
+    std::vector<std::vector<double>> single_time(W), lane_time(W);
+    for (int l = 0; l < W; ++l) {
+      const auto u = static_cast<std::size_t>(l);
+      single[u].theta = starts[u];
+      single[u].status = sf::run(methods[u], objectives[u], single[u].theta, stop, [&](const sf::Snapshot<typename Net::Params>& s) {
+        single[u].loss.push_back(s.loss);
+        single_time[u].push_back(s.time);
+      });
+    }
+    sf::BatchParams<Net, W> theta(net);
+    for (int l = 0; l < W; ++l) theta.set_lane(l, starts[static_cast<std::size_t>(l)]);
+    const auto status = sf::run_batch(methods, batch, theta, stop, [&](const sf::BatchSnapshot<Net, W>& s) {
+      for (int l = 0; l < W; ++l) {
+        if (!s.running[static_cast<std::size_t>(l)]) continue;
+        lanes[static_cast<std::size_t>(l)].loss.push_back(s.loss[l]);
+        lane_time[static_cast<std::size_t>(l)].push_back(s.time[l]);
+      }
+    });
+    double worst_theta = 0, worst_loss = 0, worst_time = 0, moved = 0, smallest = 1;
+    for (int l = 0; l < W; ++l) {
+      const auto u = static_cast<std::size_t>(l);
+      CHECK(status[u].reason == single[u].status.reason);
+      CHECK(status[u].step == 500);
+      REQUIRE(lanes[u].loss.size() == single[u].loss.size());
+      worst_theta = std::max(worst_theta, relative_gap(theta.lane(l), single[u].theta));
+      moved = std::max(moved, relative_gap(theta.lane(l), starts[u]));
+      for (std::size_t t = 0; t < single[u].loss.size(); ++t) {
+        // Relative to the loss (to 1e-8 of the first loss, should it fall below that).
+        const double scale = std::max(single[u].loss[t], 1e-8 * single[u].loss[0]);
+        worst_loss = std::max(worst_loss, std::abs(lanes[u].loss[t] - single[u].loss[t]) / scale);
+        smallest = std::min(smallest, single[u].loss[t] / single[u].loss[0]);
+        worst_time = std::max(worst_time, std::abs(lane_time[u][t] - single_time[u][t]) / std::max(single_time[u][t], 1e-300));
+      }
+    }
+    INFO(name << ": worst relative gaps θ " << worst_theta << ", loss " << worst_loss << ", time " << worst_time
+         << "; θ moved by " << moved << ", the loss fell to " << smallest << " of its start");
+    CHECK(worst_theta <= 1e-13);
+    CHECK(worst_loss <= 1e-13);
+    CHECK(worst_time <= 1e-15);
+    CHECK(moved >= 1e-2);
+  };
+  std::array<sf::Momentum, W> momentum;
+  std::array<sf::Adam, W> adam;
+  for (int l = 0; l < W; ++l) {
+    const auto u = static_cast<std::size_t>(l);
+    momentum[u] = sf::Momentum{.learning_rate = 0.005 * (1 + l % 3), .momentum = 0.5 + 0.05 * l, .nesterov = l % 2 == 1};
+    adam[u] = sf::Adam{.learning_rate = 1e-4 * (1 + l % 3), .beta1 = 0.9 - 0.05 * (l % 2), .beta2 = 0.999 - 0.009 * (l % 3),
+                       .epsilon = l == 0 ? 1e-6 : 1e-8, .weight_decay = l % 2 == 0 ? 0.0 : 1e-2};
+  }
+  compare(momentum, "momentum");
+  compare(adam, "adam");
+}
+
 TEST_CASE("deeper biased networks on general inputs: lanes follow their runs, and float lanes their float runs",
           "[batch][trajectory]") {
   SECTION("double, three layers with biases, X ≠ I, ½‖·‖²") {

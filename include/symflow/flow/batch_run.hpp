@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-/// \file run_batch: gradient descent on W runs in lockstep (one BatchObjective), with the stopping
-/// rules, statuses and observers of `run` applied to every run on its own; and run_many, which
-/// splits any number of runs into such batches and runs the batches on the OpenMP threads.
+/// \file run_batch: gradient descent, heavy-ball or Nesterov momentum, or Adam on W runs in lockstep
+/// (one BatchObjective), with the stopping rules, statuses and observers of `run` applied to every
+/// run on its own; and run_many, which splits any number of runs into such batches and runs the
+/// batches on the OpenMP threads. Each lane has its own method parameters (learning rate, momentum,
+/// β₁, β₂, ε, weight decay) and its own optimiser state, updated with the arithmetic of the single
+/// run's step (flow/gradient_descent.hpp, momentum.hpp, adam.hpp) entry by entry.
 ///
 /// Per lane, at every step, the order is that of `run` (flow/run.hpp): divergence (a non-finite
 /// entry of θ, a non-finite loss, a non-finite entry of ∇L, a loss blow-up), then tolerances and
@@ -25,12 +28,18 @@
 #include <vector>
 
 #include "symflow/analysis/sweep.hpp"
+#include "symflow/flow/adam.hpp"
 #include "symflow/flow/batch_objective.hpp"
 #include "symflow/flow/gradient_descent.hpp"
+#include "symflow/flow/momentum.hpp"
 #include "symflow/flow/observer.hpp"
 #include "symflow/flow/stopping.hpp"
 
 namespace symflow {
+
+/// The methods run_batch steps in lanes: GradientDescent, Momentum and Adam.
+template <class M>
+concept BatchMethod = std::is_same_v<M, GradientDescent> || std::is_same_v<M, Momentum> || std::is_same_v<M, Adam>;
 
 /// One point of a batch as a batch observer sees it: θ_step of every lane with its loss and
 /// gradient. Only lanes with `running[l]` set are at a point of their run; the others stopped
@@ -127,12 +136,116 @@ Index first_non_finite_entry(const Eigen::Array<S, W, Dynamic>& x, int l) {
 
 }  // namespace detail
 
-/// Gradient descent on every lane of `objective` from θ (updated in place), lane l with learning
-/// rate methods[l]; every lane under the same stopping rules, each with its own status. Observers
+namespace detail {
+
+/// Each lane's method parameters and optimiser state, and the step of all lanes at once: θ ← θ −
+/// η∇L (GradientDescent); v ← μv + ∇L, θ ← θ − η(∇L + μv) or θ − ηv (Momentum); Adam's moments
+/// and bias-corrected step, with the decoupled-from-nothing weight decay of torch.optim.Adam (∇L +
+/// λθ). Lanes that are not running keep their θ exactly.
+template <class Method, class Scalar, int W>
+class LaneStepper {
+ public:
+  using Lanes = Eigen::Array<Scalar, W, 1>;
+  using State = Eigen::Array<Scalar, W, Dynamic>;
+
+  LaneStepper(const std::array<Method, W>& methods, Index entries) {
+    for (int l = 0; l < W; ++l) {
+      const Method& m = methods[static_cast<std::size_t>(l)];
+      eta_[l] = static_cast<Scalar>(m.learning_rate);
+      if constexpr (std::is_same_v<Method, Momentum>) {
+        mu_[l] = static_cast<Scalar>(m.momentum);
+        nesterov_[static_cast<std::size_t>(l)] = m.nesterov;
+        dt_[l] = eta_[l] / (Scalar(1) - mu_[l]);
+      } else {
+        dt_[l] = eta_[l];
+      }
+      if constexpr (std::is_same_v<Method, Adam>) {
+        b1_[l] = static_cast<Scalar>(m.beta1);
+        b2_[l] = static_cast<Scalar>(m.beta2);
+        eps_[l] = static_cast<Scalar>(m.epsilon);
+        lambda_[l] = static_cast<Scalar>(m.weight_decay);
+      }
+    }
+    if constexpr (!std::is_same_v<Method, GradientDescent>) first_ = State::Zero(W, entries);
+    if constexpr (std::is_same_v<Method, Adam>) second_ = State::Zero(W, entries);
+  }
+
+  /// The time one step advances lane l by, as the single run's StepOutcome::dt.
+  const Lanes& dt() const { return dt_; }
+
+  /// Step `steps` (the number of steps taken before this one) of every running lane; part[r][l]
+  /// accumulates Σ θ_i·0 over the new θ (finite iff it stays 0).
+  void step(Scalar* t, const Scalar* g, Index entries, const std::array<bool, W>& running, Index steps,
+            Scalar (&part)[4][W]) {
+    alignas(64) Scalar rate[W];
+    for (int l = 0; l < W; ++l) rate[l] = running[static_cast<std::size_t>(l)] ? eta_[l] : Scalar(0);
+    if constexpr (std::is_same_v<Method, GradientDescent>) {
+      // A stopped lane steps by 0·∇L, which leaves its θ as it is (its ∇L is finite or zeroed).
+      for (Index i = 0; i < entries; ++i) {
+        Scalar* acc = part[i % 4];
+        for (int l = 0; l < W; ++l) {
+          const Scalar next = t[i * W + l] - rate[l] * g[i * W + l];
+          t[i * W + l] = next;
+          acc[l] += next * Scalar(0);
+        }
+      }
+    } else if constexpr (std::is_same_v<Method, Momentum>) {
+      Scalar* v = first_.data();
+      for (Index i = 0; i < entries; ++i) {
+        Scalar* acc = part[i % 4];
+        for (int l = 0; l < W; ++l) {
+          const Index k = i * W + l;
+          v[k] = mu_[l] * v[k] + g[k];
+          const Scalar direction = nesterov_[static_cast<std::size_t>(l)] ? g[k] + mu_[l] * v[k] : v[k];
+          const Scalar next = t[k] - rate[l] * direction;
+          t[k] = next;
+          acc[l] += next * Scalar(0);
+        }
+      }
+    } else {
+      using std::pow;
+      using std::sqrt;
+      const Scalar count = static_cast<Scalar>(steps + 1);
+      alignas(64) Scalar size[W], correction2[W];
+      for (int l = 0; l < W; ++l) {
+        size[l] = rate[l] / (Scalar(1) - pow(b1_[l], count));
+        correction2[l] = sqrt(Scalar(1) - pow(b2_[l], count));
+      }
+      Scalar* m = first_.data();
+      Scalar* v = second_.data();
+      for (Index i = 0; i < entries; ++i) {
+        Scalar* acc = part[i % 4];
+        for (int l = 0; l < W; ++l) {
+          const Index k = i * W + l;
+          const Scalar gk = lambda_[l] != Scalar(0) ? g[k] + lambda_[l] * t[k] : g[k];
+          m[k] = b1_[l] * m[k] + (Scalar(1) - b1_[l]) * gk;
+          v[k] = b2_[l] * v[k] + (Scalar(1) - b2_[l]) * (gk * gk);
+          // A stopped lane keeps θ by selection: with ε = 0 its ratio may be 0/0.
+          const Scalar next = running[static_cast<std::size_t>(l)] ? t[k] - size[l] * m[k] / (sqrt(v[k]) / correction2[l] + eps_[l])
+                                                                     : t[k];
+          t[k] = next;
+          acc[l] += next * Scalar(0);
+        }
+      }
+    }
+  }
+
+ private:
+  Lanes eta_, dt_, mu_ = Lanes::Zero(), b1_ = Lanes::Zero(), b2_ = Lanes::Zero(), eps_ = Lanes::Zero(),
+               lambda_ = Lanes::Zero();
+  std::array<bool, W> nesterov_{};
+  State first_, second_;
+};
+
+}  // namespace detail
+
+/// `Method` (GradientDescent, Momentum or Adam) on every lane of `objective` from θ (updated in
+/// place), lane l with methods[l]; every lane under the same stopping rules, each with its own status. Observers
 /// are called as f(const BatchSnapshot&) at every step and may return void, a Signal (Signal::stop
 /// stops every running lane, reason `observer`) or a std::array<bool, W> of the lanes to stop. Padding lanes are reported as stopped at step 0 (step budget).
-template <class Obj, int W, class... Observers>
-std::array<RunStatus<typename Obj::Scalar>, W> run_batch(const std::type_identity_t<std::array<GradientDescent, W>>& methods,
+template <BatchMethod Method, std::size_t N, class Obj, int W, class... Observers>
+  requires(N == static_cast<std::size_t>(W))
+std::array<RunStatus<typename Obj::Scalar>, W> run_batch(const std::array<Method, N>& methods,
                                                          const BatchObjective<Obj, W>& objective,
                                                          BatchParams<typename Obj::ModelType, W>& theta,
                                                          const Stopping& stop, Observers&&... observers) {
@@ -143,7 +256,7 @@ std::array<RunStatus<typename Obj::Scalar>, W> run_batch(const std::type_identit
   using std::abs;
   using std::isfinite;
 
-  // As run(): the stopping rules and every lane's learning rate are checked first, by name.
+  // As run(): the stopping rules and every lane's method parameters are checked first, by name.
   stop.validate();
   for (int l = 0; l < W; ++l)
     if (!objective.padding(l)) methods[static_cast<std::size_t>(l)].validate();
@@ -153,13 +266,11 @@ std::array<RunStatus<typename Obj::Scalar>, W> run_batch(const std::type_identit
   const Scalar eps = std::numeric_limits<Scalar>::epsilon();
   const Scalar end_time = timed ? static_cast<Scalar>(stop.max_time) : std::numeric_limits<Scalar>::infinity();
 
-  Lanes eta, time = Lanes::Zero(), carry = Lanes::Zero(), step_size = Lanes::Zero(), blow_up;
+  Lanes time = Lanes::Zero(), carry = Lanes::Zero(), step_size = Lanes::Zero(), blow_up;
   std::array<bool, W> running{}, check_blow_up{};
   std::array<RunStatus<Scalar>, W> status{};
-  for (int l = 0; l < W; ++l) {
-    eta[l] = static_cast<Scalar>(methods[static_cast<std::size_t>(l)].learning_rate);
-    running[static_cast<std::size_t>(l)] = !objective.padding(l);
-  }
+  for (int l = 0; l < W; ++l) running[static_cast<std::size_t>(l)] = !objective.padding(l);
+  detail::LaneStepper<Method, Scalar, W> stepper(methods, objective.size());
 
   typename BatchObjective<Obj, W>::Workspace ws;
   Params grad(objective.size());
@@ -255,28 +366,15 @@ std::array<RunStatus<typename Obj::Scalar>, W> run_batch(const std::type_identit
       any_left = any_left || running[u];
     }
     if (!any_left) break;
-    // 4. Step: θ ← θ − η∇L on the running lanes only. A stopped lane steps by 0·∇L, which leaves
-    // its θ as it is when ∇L is finite there (the lane's θ, hence its ∇L, no longer changes);
-    // where it is not, that lane's gradient is zeroed first.
-    alignas(64) Scalar rate[W];
+    // 4. Step on the running lanes only; where a stopped lane's gradient is not finite it is zeroed
+    // first, so that its θ (and the optimiser state the step reads) stays finite.
     for (int l = 0; l < W; ++l) {
       const auto u = static_cast<std::size_t>(l);
-      rate[l] = running[u] ? eta[l] : Scalar(0);
       if (!running[u] && !grad_finite[u]) grad.storage().row(l).setZero();
     }
     // The finiteness of the new θ (Σ θ_i·0 = 0, in four interleaved partial sums) in the same pass.
-    Scalar* t = theta.data();
-    const Scalar* g = grad.data();
-    const Index entries = theta.size();
     Scalar part[4][W] = {};
-    for (Index i = 0; i < entries; ++i) {
-      Scalar* acc = part[i % 4];
-      for (int l = 0; l < W; ++l) {
-        const Scalar next = t[i * W + l] - rate[l] * g[i * W + l];
-        t[i * W + l] = next;
-        acc[l] += next * Scalar(0);
-      }
-    }
+    stepper.step(theta.data(), grad.data(), theta.size(), running, step, part);
     std::array<bool, W> next_finite;
     for (int l = 0; l < W; ++l)
       next_finite[static_cast<std::size_t>(l)] = (part[0][l] + part[1][l]) + (part[2][l] + part[3][l]) == Scalar(0);
@@ -284,12 +382,13 @@ std::array<RunStatus<typename Obj::Scalar>, W> run_batch(const std::type_identit
       const auto u = static_cast<std::size_t>(l);
       theta_finite[u] = next_finite[u];
       if (!running[u]) continue;
-      // The time as IntegratorState keeps it: a Kahan sum of the learning rates.
-      const Scalar y = eta[l] - carry[l];
+      // The time as IntegratorState keeps it: a Kahan sum of the steps' dt.
+      const Scalar dt = stepper.dt()[l];
+      const Scalar y = dt - carry[l];
       const Scalar tt = time[l] + y;
       carry[l] = (tt - time[l]) - y;
       time[l] = tt;
-      step_size[l] = eta[l];
+      step_size[l] = dt;
       ++status[u].evaluations;
     }
     loss = objective.value_and_gradient(theta, grad, ws);
@@ -298,25 +397,25 @@ std::array<RunStatus<typename Obj::Scalar>, W> run_batch(const std::type_identit
   return status;
 }
 
-/// Every lane with the same learning rate.
-template <class Obj, int W, class... Observers>
-std::array<RunStatus<typename Obj::Scalar>, W> run_batch(const GradientDescent& method, const BatchObjective<Obj, W>& objective,
+/// Every lane with the same method.
+template <BatchMethod Method, class Obj, int W, class... Observers>
+std::array<RunStatus<typename Obj::Scalar>, W> run_batch(const Method& method, const BatchObjective<Obj, W>& objective,
                                                          BatchParams<typename Obj::ModelType, W>& theta,
                                                          const Stopping& stop, Observers&&... observers) {
-  std::array<GradientDescent, W> methods;
+  std::array<Method, W> methods;
   methods.fill(method);
   return run_batch(methods, objective, theta, stop, std::forward<Observers>(observers)...);
 }
 
-/// Gradient descent on N independent runs: run i from thetas[i] (updated in place) on objectives[i]
+/// `Method` (GradientDescent, Momentum or Adam) on N independent runs: run i from thetas[i] (updated in place) on objectives[i]
 /// with methods[i] (or one method for all), under the same stopping rules. Runs go W at a time
 /// into lockstep batches (BatchObjective); the batches run on the OpenMP threads (symflow::sweep).
 /// make_observer(i) gives run i's observer, called as f(const LaneSnapshot<Net, W>&) at every
 /// point of run i (it may return Signal::stop to stop run i); it is called from the thread that
 /// runs i's batch, so each observer should write only to run i's own storage. Returns run i's
 /// status at index i; every run's result is the same for every thread count.
-template <int W, class Obj, class MakeObserver>
-std::vector<RunStatus<typename Obj::Scalar>> run_many(std::span<const GradientDescent> methods,
+template <int W, BatchMethod Method, class Obj, class MakeObserver>
+std::vector<RunStatus<typename Obj::Scalar>> run_many(std::span<const Method> methods,
                                                       std::span<const Obj> objectives,
                                                       std::span<typename Obj::Params> thetas, const Stopping& stop,
                                                       MakeObserver&& make_observer, int threads = 0) {
@@ -335,7 +434,7 @@ std::vector<RunStatus<typename Obj::Scalar>> run_many(std::span<const GradientDe
         const std::size_t count = std::min<std::size_t>(W, n - first);
         const BatchObjective<Obj, W> objective(objectives.subspan(first, count));
         BatchParams<Net, W> theta(objective.size());
-        std::array<GradientDescent, W> lane_methods;
+        std::array<Method, W> lane_methods;
         for (std::size_t l = 0; l < W; ++l) {
           const std::size_t i = first + (l < count ? l : 0);
           theta.set_lane(static_cast<int>(l), thetas[i]);
@@ -371,12 +470,12 @@ std::vector<RunStatus<typename Obj::Scalar>> run_many(std::span<const GradientDe
   return statuses;
 }
 
-/// run_many with one learning rate for every run.
-template <int W, class Obj, class MakeObserver>
-std::vector<RunStatus<typename Obj::Scalar>> run_many(const GradientDescent& method, std::span<const Obj> objectives,
+/// run_many with one method for every run.
+template <int W, BatchMethod Method, class Obj, class MakeObserver>
+std::vector<RunStatus<typename Obj::Scalar>> run_many(const Method& method, std::span<const Obj> objectives,
                                                       std::span<typename Obj::Params> thetas, const Stopping& stop,
                                                       MakeObserver&& make_observer, int threads = 0) {
-  return run_many<W>(std::span<const GradientDescent>(&method, 1), objectives, thetas, stop,
+  return run_many<W>(std::span<const Method>(&method, 1), objectives, thetas, stop,
                      std::forward<MakeObserver>(make_observer), threads);
 }
 
