@@ -48,6 +48,19 @@ def test_relu_network_has_one_law_per_hidden_unit():
     assert (accounting.explained, accounting.missing) == (3, 0)
 
 
+def test_a_conv_net_has_exactly_its_junction_laws():
+    # conv 2 → ReLU → conv 2 → identity → dense: the rescale imbalance per channel (2) and the GL
+    # imbalance over channels (2 × 2 symmetric: 3) are the 5 laws, and they explain all of them.
+    net = sf.Sequential(input=(1, 4, 4), layers=[sf.Conv2d(2, 3, padding=1), sf.ReLU(), sf.Conv2d(2, 3), sf.Identity(),
+                                                  sf.Dense(2)])
+    theta = net.random_params(seed=3)
+    count = sf.count_conservation_laws(net, theta, x=np.random.default_rng(0).standard_normal((16, 40)))
+    assert (count.parameters, count.laws) == (74, 5)
+    accounting = sf.account_for_laws(count, theta, [sf.Junction(net, 1, "rescale"), sf.Junction(net, 3, "linear_imbalance")])
+    assert (accounting.explained, accounting.missing) == (5, 0)
+    assert accounting.violation < 1e-10
+
+
 def test_loss_fields_of_an_objective_count_like_the_output_fields_for_every_target():
     # X_j = ∇ℓ(F(x_j), y_j) for the mean squared error: with 2d samples and generic targets the
     # linear network's count is the same 6.
