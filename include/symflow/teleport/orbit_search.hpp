@@ -25,8 +25,10 @@
 #include <cmath>
 #include <exception>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "symflow/core/config.hpp"
@@ -88,6 +90,30 @@ template <class Scalar>
 struct OrbitPoint {
   double value = 0;
   Vector<Scalar> gradient;
+};
+
+/// orbit_search evaluates a trial point without the gradient over the algebra and, when it accepts
+/// the step, once more with it, at the same point. What both evaluations compute (∇L, the top
+/// eigenpair, the probes' Hessian products) is kept from the first for the second: a value-only
+/// call stores its work, and the next call takes it when it is at the same θ (and empties it), so
+/// the second call uses exactly what it would have recomputed.
+template <class Params, class Work>
+class LastPointWork {
+ public:
+  template <class Compute>
+  Work take(const Params& p, bool keep, const Compute& compute) {
+    std::optional<Work> cached = std::exchange(work_, std::nullopt);
+    Work w = cached && at_.size() == p.size() && at_ == p ? std::move(*cached) : compute();
+    if (keep) {
+      at_ = p;
+      work_ = w;
+    }
+    return w;
+  }
+
+ private:
+  Params at_;
+  std::optional<Work> work_;
 };
 
 template <class Scalar>
@@ -231,11 +257,13 @@ template <HessianObjective Objective, OrbitAction Action>
 Teleported<Action> teleport_to_steepest(const Objective& objective, const Action& action,
                                         const typename Action::Params& theta, const OrbitSearchOptions& options = {}) {
   using Scalar = typename Action::Scalar;
-  auto eval = [&](const typename Action::Params& p, bool with_gradient) {
+  using Params = typename Action::Params;
+  detail::LastPointWork<Params, Params> gradients;
+  auto eval = [&](const Params& p, bool with_gradient) {
     detail::OrbitPoint<Scalar> pt;
-    const typename Action::Params grad = objective.gradient(p);
+    const Params grad = gradients.take(p, !with_gradient, [&] { return Params(objective.gradient(p)); });
     pt.value = static_cast<double>(grad.squaredNorm());
-    if (with_gradient) pt.gradient = algebra_gradient(action, p, typename Action::Params(Scalar(2) * objective.hessian_vector_product(p, grad)));
+    if (with_gradient) pt.gradient = algebra_gradient(action, p, Params(Scalar(2) * objective.hessian_vector_product(p, grad)));
     return pt;
   };
   return detail::orbit_search(objective, action, theta, eval, +1, options);
@@ -256,23 +284,28 @@ Teleported<Action> curvature_search(const Objective& objective, const Action& ac
   Params warm = Params::Zero(d);
   std::mt19937_64 rng(options.seed);
   const TraceProbes<Params> probes = trace_probes<Params>(d, options.probes, rng);
+  // `warm` changes only in calls with the gradient, which empty these: a kept eigenpair is the one
+  // the same call would compute again.
+  LastPointWork<Params, EigenPair<Params>> tops;
+  LastPointWork<Params, std::vector<Params>> products;
   auto eval = [&](const Params& p, bool with_gradient) {
     OrbitPoint<Scalar> pt;
     auto hv = [&](const Params& v) { return Params(objective.hessian_vector_product(p, v)); };
     if (options.measure == Curvature::top_eigenvalue) {
-      const EigenPair<Params> top = top_eigenpair(hv, warm, options.lanczos);
+      const EigenPair<Params> top = tops.take(p, !with_gradient, [&] { return top_eigenpair(hv, warm, options.lanczos); });
       pt.value = static_cast<double>(top.value);
       if (with_gradient) {
         warm = top.vector;
         pt.gradient = (Scalar(-2) * top.value) * algebra_gradient(action, top.vector, top.vector);
       }
     } else {
-      std::vector<Params> hz;
+      const std::vector<Params> hz = products.take(p, !with_gradient, [&] {
+        std::vector<Params> out;
+        for (const auto& z : probes.z) out.push_back(hv(z));
+        return out;
+      });
       Scalar sum(0);
-      for (const auto& z : probes.z) {
-        hz.push_back(hv(z));
-        sum += z.dot(hz.back());
-      }
+      for (std::size_t i = 0; i < hz.size(); ++i) sum += probes.z[i].dot(hz[i]);
       const Scalar scale = probes.exact ? Scalar(1) : Scalar(1) / static_cast<Scalar>(probes.z.size());
       pt.value = static_cast<double>(scale * sum);
       if (with_gradient) pt.gradient = (Scalar(-2) * scale) * algebra_gradient_sum(action, probes.z, hz);

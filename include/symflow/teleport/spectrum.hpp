@@ -56,6 +56,7 @@ EigenPair<Vector> top_eigenpair(const HessianVector& hv, const Vector& start, co
     for (Index i = 0; i < d; ++i) v[i] = static_cast<Scalar>(n(rng));
   }
   v /= v.norm();
+  using std::abs;
   EigenPair<Vector> out;
   Eigen::Matrix<Scalar, Dynamic, 1> ritz;
   for (Index m = 0; m < m_max; ++m) {
@@ -66,19 +67,29 @@ EigenPair<Vector> top_eigenpair(const HessianVector& hv, const Vector& start, co
     // Full reorthogonalisation, twice (classical Gram–Schmidt twice is enough).
     for (int pass = 0; pass < 2; ++pass) w -= q.leftCols(m + 1) * (q.leftCols(m + 1).transpose() * w);
     const Scalar b = w.norm();
-    // Ritz pair of T_{m+1}.
-    Dense t = Dense::Zero(m + 1, m + 1);
-    for (Index i = 0; i <= m; ++i) {
-      t(i, i) = alpha[i];
-      if (i < m) t(i, i + 1) = t(i + 1, i) = beta[i];
+    // Ritz pair of T_{m+1}, from its diagonal and subdiagonal: what SelfAdjointEigenSolver computes
+    // for the dense T (scaled by its largest |entry|; the Householder reduction of a matrix that is
+    // already tridiagonal leaves it and Q = I as they are), without that O(m³) reduction.
+    Scalar theta;
+    if (m == 0) {
+      theta = alpha[0];
+      ritz = Eigen::Matrix<Scalar, Dynamic, 1>::Ones(1);
+    } else {
+      Scalar scale(0);
+      for (Index i = 0; i <= m; ++i) scale = std::max(scale, abs(alpha[i]));
+      for (Index i = 0; i < m; ++i) scale = std::max(scale, abs(beta[i]));
+      if (scale == Scalar(0)) scale = Scalar(1);
+      Eigen::Matrix<Scalar, Dynamic, 1> diagonal(m + 1), subdiagonal(m);
+      for (Index i = 0; i <= m; ++i) diagonal[i] = alpha[i] / scale;
+      for (Index i = 0; i < m; ++i) subdiagonal[i] = beta[i] / scale;
+      Eigen::SelfAdjointEigenSolver<Dense> eig;
+      eig.computeFromTridiagonal(diagonal, subdiagonal, Eigen::ComputeEigenvectors);
+      theta = eig.eigenvalues()[m] * scale;
+      ritz = eig.eigenvectors().col(m);
     }
-    const Eigen::SelfAdjointEigenSolver<Dense> eig(t);
-    const Scalar theta = eig.eigenvalues()[m];
-    ritz = eig.eigenvectors().col(m);
     out.value = theta;
     out.residual = static_cast<double>(b * std::abs(ritz[m]));
     out.iterations = m + 1;
-    using std::abs;
     if (out.residual <= options.tolerance * static_cast<double>(abs(theta)) || m + 1 == m_max ||
         !(b > Scalar(64) * std::numeric_limits<Scalar>::epsilon() * (abs(theta) + Scalar(1)))) {
       break;
