@@ -4,6 +4,11 @@
 // under GD, weight decay and heavy-ball momentum, and are conserved along the adaptive flow.
 #include <symflow/junction.hpp>
 
+#include <array>
+#include <cstddef>
+#include <tuple>
+#include <utility>
+
 #include "support.hpp"
 
 namespace sf = symflow;
@@ -95,40 +100,58 @@ void check_symmetry(const Net& net, int trials, bool output_invariant, double lo
   CHECK(worst_form <= 1e-13);
 }
 
-/// Runs torch-style SGD (momentum μ, weight decay λ) for `steps` steps and compares Q(θ_t) with the
-/// prediction of QuantityDynamics at every step; returns the largest relative error.
-template <class Quantity, class Net>
-double dynamics_error(const Net& net, sf::HeavyBall opt, int steps, int seed) {
+/// Runs torch-style SGD (momentum μ, weight decay λ) for `steps` steps and compares, for every quantity,
+/// Q(θ_t) with the prediction of its QuantityDynamics at every step; returns the largest relative
+/// error of each quantity. The trajectory does not depend on the quantity, so one run serves them all.
+template <class... Quantities, class Net>
+std::array<double, sizeof...(Quantities)> dynamics_errors(const Net& net, sf::HeavyBall opt, int steps, int seed) {
   auto rng = rng_for(seed);
   Problem<Net> problem(net, rng);
   auto theta = problem.theta;
-  const Quantity q(net);
-  sf::QuantityDynamics<Quantity> predicted(q, opt, theta);
+  std::tuple<sf::QuantityDynamics<Quantities>...> predicted{sf::QuantityDynamics<Quantities>(Quantities(net), opt, theta)...};
   typename Net::Params velocity = net.zero_params(), grad = net.zero_params();
-  double worst = 0;
+  std::array<double, sizeof...(Quantities)> worst{};
   for (int t = 0; t < steps; ++t) {
     problem.objective.value_and_gradient(theta, grad);
     opt.step(theta, velocity, grad);
-    predicted.advance(velocity);
-    const auto actual = q.value(theta);
-    worst = std::max(worst, st::relative_error(predicted.predicted(), actual, 1e-300));
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((std::get<I>(predicted).advance(velocity),
+        worst[I] = std::max(worst[I], st::relative_error(std::get<I>(predicted).predicted(),
+                                                         std::get<I>(predicted).quantity().value(theta), 1e-300))),
+       ...);
+    }(std::index_sequence_for<Quantities...>{});
   }
   return worst;
 }
 
-template <class Quantity, class Net>
+template <class Quantity>
+void check_quantity_dynamics(double gd, double wd, double momentum, double drift) {
+  INFO(Quantity::name() << ": GD " << gd << ", weight decay " << wd << ", momentum + weight decay " << momentum
+                        << "; Q moved by " << drift << " in 10 steps");
+  CHECK(gd <= 1e-12);
+  CHECK(wd <= 1e-12);
+  CHECK(momentum <= 1e-12);
+  CHECK(drift >= 1e-3);
+}
+
+/// Checks each quantity's predicted dynamics along the same runs (per seed: GD, weight decay, and
+/// momentum with weight decay, 40 steps each).
+template <class... Quantities, class Net>
 void check_dynamics(const Net& net, int seeds = 10) {
-  double gd = 0, wd = 0, momentum = 0, drift = 0;
+  constexpr std::size_t n = sizeof...(Quantities);
+  std::array<double, n> gd{}, wd{}, momentum{}, drift{};
+  const auto keep_worst = [](std::array<double, n>& worst, const std::array<double, n>& errors) {
+    for (std::size_t i = 0; i < n; ++i) worst[i] = std::max(worst[i], errors[i]);
+  };
   for (int seed = 0; seed < seeds; ++seed) {
-    gd = std::max(gd, dynamics_error<Quantity>(net, {.learning_rate = 0.1}, 40, seed));
-    wd = std::max(wd, dynamics_error<Quantity>(net, {.learning_rate = 0.1, .weight_decay = 0.05}, 40, seed));
-    momentum = std::max(momentum, dynamics_error<Quantity>(net, {.learning_rate = 0.05, .momentum = 0.9, .weight_decay = 0.01}, 40, seed));
+    keep_worst(gd, dynamics_errors<Quantities...>(net, {.learning_rate = 0.1}, 40, seed));
+    keep_worst(wd, dynamics_errors<Quantities...>(net, {.learning_rate = 0.1, .weight_decay = 0.05}, 40, seed));
+    keep_worst(momentum, dynamics_errors<Quantities...>(net, {.learning_rate = 0.05, .momentum = 0.9, .weight_decay = 0.01}, 40, seed));
   }
   // The prediction is not trivially right: Q does move under these steps.
   {
     auto rng = rng_for(0);
     Problem<Net> problem(net, rng);
-    const Quantity q(net);
     auto theta = problem.theta;
     typename Net::Params v = net.zero_params(), grad = net.zero_params();
     const sf::HeavyBall opt{.learning_rate = 0.1, .weight_decay = 0.05};
@@ -136,14 +159,11 @@ void check_dynamics(const Net& net, int seeds = 10) {
       problem.objective.value_and_gradient(theta, grad);
       opt.step(theta, v, grad);
     }
-    drift = st::relative_error(q.value(theta), q.value(problem.theta));
+    drift = {st::relative_error(Quantities(net).value(theta), Quantities(net).value(problem.theta))...};
   }
-  INFO(Quantity::name() << ": GD " << gd << ", weight decay " << wd << ", momentum + weight decay " << momentum
-                        << "; Q moved by " << drift << " in 10 steps");
-  CHECK(gd <= 1e-12);
-  CHECK(wd <= 1e-12);
-  CHECK(momentum <= 1e-12);
-  CHECK(drift >= 1e-3);
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (check_quantity_dynamics<Quantities>(gd[I], wd[I], momentum[I], drift[I]), ...);
+  }(std::index_sequence_for<Quantities...>{});
 }
 
 }  // namespace
@@ -176,17 +196,11 @@ TEST_CASE("junctions of a model with Dynamic widths", "[junction][dynamic]") {
 
 TEST_CASE("junction quantities follow their exact dynamics under GD, weight decay and momentum", "[junction][dynamics]") {
   const DenseNet net = dense_net();
-  check_dynamics<sf::RescaleImbalance<DenseNet, 1>>(net);
-  check_dynamics<sf::LinearImbalance<DenseNet, 3>>(net);
-  check_dynamics<sf::NormalizedScale<DenseNet, 5>>(net);
-  check_dynamics<sf::NormalizedScale<DenseNet, 8>>(net);
-  check_dynamics<sf::Translation<DenseNet, 8>>(net);
-  check_dynamics<sf::Translation<DenseNet, 11>>(net);
+  check_dynamics<sf::RescaleImbalance<DenseNet, 1>, sf::LinearImbalance<DenseNet, 3>, sf::NormalizedScale<DenseNet, 5>,
+                 sf::NormalizedScale<DenseNet, 8>, sf::Translation<DenseNet, 8>, sf::Translation<DenseNet, 11>>(net);
   const ConvNet conv = conv_net();
-  check_dynamics<sf::RescaleImbalance<ConvNet, 1>>(conv, 3);
-  check_dynamics<sf::LinearImbalance<ConvNet, 3>>(conv, 3);
-  check_dynamics<sf::NormalizedScale<ConvNet, 5>>(conv, 3);
-  check_dynamics<sf::RescaleImbalance<ConvNet, 8>>(conv, 3);
+  check_dynamics<sf::RescaleImbalance<ConvNet, 1>, sf::LinearImbalance<ConvNet, 3>, sf::NormalizedScale<ConvNet, 5>,
+                 sf::RescaleImbalance<ConvNet, 8>>(conv, 3);
 }
 
 TEST_CASE("plain gradient descent: the closed forms", "[junction][dynamics]") {
