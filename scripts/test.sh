@@ -2,10 +2,10 @@
 # Sets up, builds and runs the whole test suite: every test once, in the build that suits it.
 #  1. g++, Release, warnings are errors, without the unit tests (SYMFLOW_UNIT_TESTS=OFF): the
 #     programs as shipped, so examples in --quick mode and the figure checks on their CSVs, the
-#     benchmarks' smoke run, the installed package, the IDX and safetensors fuzzers, the Python module
-#     and its pytest suite (the `python` label).
+#     benchmarks' smoke run, the compile-fail tests, the installed package, the IDX and safetensors
+#     fuzzers, the Python module and its pytest suite (the `python` label).
 #  2. clang, AddressSanitizer + UndefinedBehaviorSanitizer, unoptimised, warnings are errors: the
-#     unit tests, the doc snippets, the compile-fail tests and the MPI sweep (the `unit` label). clang instantiates symflow's
+#     unit tests, the doc snippets and the MPI sweep (the `unit` label). clang instantiates symflow's
 #     templates 2.5-4 times faster than g++ 12 (test_teleport_search: 75 s against 301 s of CPU);
 #     each family of unit tests is one translation unit (SYMFLOW_UNITY_TESTS), which saves a quarter
 #     of that build's CPU, and lld links the programs. No debug information (-g1 cost a quarter of
@@ -30,7 +30,7 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEAS
 cmake --build "$build" -j "$jobs"
 
 # The programs' tests run while the unit tests compile (their output is shown when both are done):
-# examples and fuzzers leave cores idle that the sanitizer build fills.
+# examples, fuzzers and compile-fail checks leave cores idle that the sanitizer build fills.
 release_log="$build/ctest.log"
 ctest --test-dir "$build" -j "$jobs" --output-on-failure >"$release_log" 2>&1 &
 release_tests=$!
