@@ -293,7 +293,12 @@ Eigen::MatrixXd quantity_gradients(const Q& q, const Eigen::VectorXd& theta) {
 /// entry, d columns) account for every law of `count`? The rows are projected on the law space (the
 /// orthogonal complement of the trace) and ranked with count's threshold: `explained` independent
 /// laws, `missing` = laws − explained, and `violation` says whether each is conserved.
-inline LawAccounting account_for_law_gradients(const ConservationLawCount& count, const Eigen::MatrixXd& gradients) {
+/// (A template, so that JacobiSVD<MatrixXd> is instantiated only where it is called, not in every
+/// file that includes this header: 3 s of g++'s front end.)
+template <class D>
+LawAccounting account_for_law_gradients(const ConservationLawCount& count, const Eigen::MatrixBase<D>& gradients) {
+  static_assert(std::is_same_v<typename D::Scalar, double>,
+                "symflow::account_for_law_gradients: the gradients are double, like the count's law space");
   if (gradients.cols() != count.parameters)
     throw std::invalid_argument("symflow::account_for_law_gradients: the gradients have " +
                                 std::to_string(gradients.cols()) + " columns, expected d = " +
