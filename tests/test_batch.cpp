@@ -344,14 +344,17 @@ TEST_CASE("run_many: every run in item order, padding lanes unseen, the same for
     methods.push_back(sf::GradientDescent{0.01 + 0.002 * i});
   }
   const sf::Stopping stop{.max_steps = 200};
+  std::vector<std::vector<double>> squared_norms(static_cast<std::size_t>(runs));
   const auto many = [&](int threads, std::vector<std::vector<double>>& losses) {
     std::vector<Net::Params> thetas = starts;
     losses.assign(static_cast<std::size_t>(runs), {});
+    for (auto& v : squared_norms) v.clear();
     const auto status = sf::run_many<W>(std::span<const sf::GradientDescent>(methods), std::span<const P::Obj>(objectives),
                                         std::span<Net::Params>(thetas), stop,
                                         [&](std::size_t i) {
-                                          return [&losses, i](const sf::LaneSnapshot<Net, W>& s) {
+                                          return [&losses, &squared_norms, i](const sf::LaneSnapshot<Net, W>& s) {
                                             losses[i].push_back(s.loss);
+                                            squared_norms[i].push_back(s.gradient_squared_norm());
                                             if (s.last) losses[i].push_back(s.theta().norm());
                                           };
                                         },
@@ -370,7 +373,17 @@ TEST_CASE("run_many: every run in item order, padding lanes unseen, the same for
     CHECK(losses_one[u] == losses_two[u]);
     REQUIRE(losses_one[u].size() == 202);  // 201 points and the norm of the last θ
     Net::Params p = starts[u];
-    sf::run(methods[u], objectives[u], p, stop);
+    // ‖∇L‖² of every point (the lanes' lane-parallel sums) against the single run's ‖∇L‖².
+    double worst_norm = 0;
+    std::size_t point = 0;
+    sf::run(methods[u], objectives[u], p, stop, [&](const sf::Snapshot<Net::Params>& s) {
+      const double expected = s.gradient.squaredNorm();
+      REQUIRE(point < squared_norms[u].size());
+      worst_norm = std::max(worst_norm, std::abs(squared_norms[u][point++] - expected) / expected);
+    });
+    CHECK(point == squared_norms[u].size());
+    INFO("‖∇L‖²: worst relative gap " << worst_norm);
+    CHECK(worst_norm <= 1e-13);
     CHECK(relative_gap(one[u], p) <= 1e-13);
     CHECK(std::abs(losses_one[u].back() - p.norm()) <= 1e-13 * p.norm());
   }

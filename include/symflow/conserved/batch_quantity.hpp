@@ -57,15 +57,16 @@ std::array<typename Q::Value, W> lane_values(const Q& q, const BatchParams<Net, 
   std::array<typename Q::Value, W> out;
   if constexpr (std::is_same_v<Q, LayerImbalanceTrace<Net, 1>> && !Net::has_bias) {
     const Net& net = q.model();
-    const auto squares = [](S x) { return A(x) * A(x); };
+    const auto squares = [](const auto& x) { return x.template cast<A>().square(); };
     const auto v = detail::lane_sum(theta, net.weight_offset(1), net.width(1) * net.width(0), squares);
     const auto u = detail::lane_sum(theta, net.weight_offset(2), net.width(2) * net.width(1), squares);
     for (int l = 0; l < W; ++l) out[static_cast<std::size_t>(l)] = static_cast<S>(v[l] - u[l]);
   } else if constexpr (detail::lane_parallel_elementwise_v<Q>) {
     using Act = typename Net::Activation;
     const Net& net = q.summand().model();
-    const auto square = [](S x) { return A(x) * A(x); };
-    const auto positive_square = [](S x) { return x > S(0) ? A(x) * A(x) : A(0); };
+    const auto square = [](const auto& x) { return x.template cast<A>().square(); };
+    // max(x, 0)² is x² for x > 0 and 0 otherwise (a NaN entry included, as x > 0 ? x² : 0).
+    const auto positive_square = [](const auto& x) { return x.template cast<A>().max(A(0)).square(); };
     const auto outgoing = detail::lane_sum(theta, net.weight_offset(2), net.width(2) * net.width(1), square);
     const Index first = net.weight_offset(1), count = net.width(1) * net.width(0);
     Eigen::Array<A, W, 1> incoming;
@@ -92,7 +93,7 @@ std::array<typename Q::Value, W> lane_values(const Q& q, const BatchParams<Net, 
           e = x + x.unaryExpr(detail::Expm1Kernel<S>{});
         }
         A part[W];
-        detail::lane_sum<W>(part, phi.data(), len, [](S v) { return v; });
+        detail::lane_sum<W>(part, phi.data(), len, [](const auto& v) { return v.template cast<A>(); });
         for (int l = 0; l < W; ++l) incoming[l] += part[l];
       }
     }

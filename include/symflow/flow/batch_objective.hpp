@@ -27,6 +27,7 @@
 
 #include "symflow/core/config.hpp"
 #include "symflow/model/activation.hpp"
+#include "symflow/model/activations.hpp"
 #include "symflow/model/loss.hpp"
 #include "symflow/model/mlp.hpp"
 #include "symflow/model/objective.hpp"
@@ -98,25 +99,34 @@ class BatchParams {
 
 namespace detail {
 
+/// W scalars, one per lane: an entry of θ or of a feature in every run. Eigen evaluates arithmetic
+/// on (maps of) these with SIMD packets of the width that divides W, at any optimisation level.
+template <class S, int W>
+using LaneVector = Eigen::Array<S, W, 1>;
+template <int W, class S>
+Eigen::Map<LaneVector<S, W>> lanes_at(S* p) {
+  return Eigen::Map<LaneVector<S, W>>(p);
+}
+template <int W, class S>
+Eigen::Map<const LaneVector<S, W>> lanes_at(const S* p) {
+  return Eigen::Map<const LaneVector<S, W>>(p);
+}
+
 /// One rb × cb block of lane_product: rb·cb lane vectors of sums stay in registers while t runs.
+/// The sums are unrolled at compile time (a pack over the block), so that no compiler keeps them
+/// in memory: g++ at -O2 did, at the cost of a store per multiply-add.
 template <int W, int R, int T, int ARS, int ATS, int BTS, int BCS, bool Accumulate, int rb, int cb, class S>
 inline void lane_product_block(S* __restrict out, const S* __restrict a, const S* __restrict b, int r0, int c0) {
-  S acc[rb][cb][W];
-  for (int i = 0; i < rb; ++i)
-    for (int j = 0; j < cb; ++j)
-      for (int l = 0; l < W; ++l) acc[i][j][l] = Accumulate ? out[(r0 + i + (c0 + j) * R) * W + l] : S(0);
-  for (int t = 0; t < T; ++t) {
-    for (int i = 0; i < rb; ++i) {
-      const S* ap = a + ((r0 + i) * ARS + t * ATS) * W;
-      for (int j = 0; j < cb; ++j) {
-        const S* bp = b + (t * BTS + (c0 + j) * BCS) * W;
-        for (int l = 0; l < W; ++l) acc[i][j][l] += ap[l] * bp[l];
-      }
-    }
-  }
-  for (int i = 0; i < rb; ++i)
-    for (int j = 0; j < cb; ++j)
-      for (int l = 0; l < W; ++l) out[(r0 + i + (c0 + j) * R) * W + l] = acc[i][j][l];
+  using V = LaneVector<S, W>;
+  [&]<int... k>(std::integer_sequence<int, k...>) {
+    V acc[rb * cb];
+    if constexpr (Accumulate) ((acc[k] = lanes_at<W>(out + (r0 + k / cb + (c0 + k % cb) * R) * W)), ...);
+    else ((acc[k] = V::Zero()), ...);
+    for (int t = 0; t < T; ++t)
+      ((acc[k] += lanes_at<W>(a + ((r0 + k / cb) * ARS + t * ATS) * W) * lanes_at<W>(b + (t * BTS + (c0 + k % cb) * BCS) * W)),
+       ...);
+    ((lanes_at<W>(out + (r0 + k / cb + (c0 + k % cb) * R) * W) = acc[k]), ...);
+  }(std::make_integer_sequence<int, rb * cb>{});
 }
 
 /// out(r, c) = Σ_t a(r, t)·b(t, c) (+= when Accumulate) in every lane, t in increasing order.
@@ -143,19 +153,24 @@ void lane_product(S* __restrict out, const S* __restrict a, const S* __restrict 
   }
 }
 
-/// Σ_i f(x_i) over `count` lane vectors x_i = x[i·W .. i·W + W), per lane, in four interleaved
-/// partial sums (entries i ≡ 0, 1, 2, 3 mod 4, added at the end) so that the additions do not wait
-/// on one another.
+/// Σ_i f(x_i) over `count` lane vectors x_i = x[i·W .. i·W + W), per lane: f maps a lane vector (a
+/// map of W scalars S) to W values of A. Four interleaved partial sums (entries i ≡ 0, 1, 2, 3 mod 4,
+/// added at the end) so that the additions do not wait on one another.
 template <int W, class A, class S, class F>
 void lane_sum(A* __restrict out, const S* __restrict x, Index count, F&& f) {
-  A part[4][W] = {};
+  using V = LaneVector<A, W>;
+  V p0 = V::Zero(), p1 = V::Zero(), p2 = V::Zero(), p3 = V::Zero();
   Index i = 0;
-  for (; i + 4 <= count; i += 4)
-    for (int k = 0; k < 4; ++k)
-      for (int l = 0; l < W; ++l) part[k][l] += static_cast<A>(f(x[(i + k) * W + l]));
-  for (int k = 0; i < count; ++i, ++k)
-    for (int l = 0; l < W; ++l) part[k][l] += static_cast<A>(f(x[i * W + l]));
-  for (int l = 0; l < W; ++l) out[l] = (part[0][l] + part[1][l]) + (part[2][l] + part[3][l]);
+  for (; i + 4 <= count; i += 4) {
+    p0 += f(lanes_at<W>(x + i * W));
+    p1 += f(lanes_at<W>(x + (i + 1) * W));
+    p2 += f(lanes_at<W>(x + (i + 2) * W));
+    p3 += f(lanes_at<W>(x + (i + 3) * W));
+  }
+  if (i < count) p0 += f(lanes_at<W>(x + i++ * W));
+  if (i < count) p1 += f(lanes_at<W>(x + i++ * W));
+  if (i < count) p2 += f(lanes_at<W>(x + i * W));
+  lanes_at<W>(out) = (p0 + p1) + (p2 + p3);
 }
 
 /// f applied to fixed-size lane chunks (Eigen arrays of N = 32·W scalars, then of W), so that an
@@ -237,6 +252,8 @@ class BatchObjective {
     Eigen::Array<Scalar, W, Dynamic> g, back;
     /// Where z<I> is: z[I], or W_1 inside θ itself when X = I and there is no bias.
     std::array<const Scalar*, depth + 1> pre{};
+    /// Where σ(z<I>) is: a[I], or z<I> itself for the identity.
+    std::array<const Scalar*, depth + 1> post{};
     Workspace() {
       std::size_t i = 0;
       for_each_width([&](Index n) {
@@ -289,7 +306,7 @@ class BatchObjective {
         else if (identity_input_) std::copy(w, w + rows * cols * W, z);
         else detail::lane_product<W, rows, cols, K, 1, rows, 1, cols>(z, w, x_.data());
       } else {
-        detail::lane_product<W, rows, cols, K, 1, rows, 1, cols>(z, w, ws.a[I - 1].data());
+        detail::lane_product<W, rows, cols, K, 1, rows, 1, cols>(z, w, ws.post[I - 1]);
       }
       if constexpr (Model::has_bias) {
         const Scalar* b = theta + model_.bias_offset(I) * W;
@@ -297,7 +314,14 @@ class BatchObjective {
           for (int r = 0; r < rows; ++r)
             for (int l = 0; l < W; ++l) z[(r + j * rows) * W + l] += b[r * W + l];
       }
-      if constexpr (I < depth) activate(rows * K * W, ws.a[I].data(), ws.pre[I]);
+      if constexpr (I < depth) {
+        if constexpr (std::is_same_v<typename Model::Activation, Identity>) {
+          ws.post[I] = ws.pre[I];
+        } else {
+          activate(rows * K * W, ws.a[I].data(), ws.pre[I]);
+          ws.post[I] = ws.a[I].data();
+        }
+      }
     });
   }
 
@@ -313,21 +337,16 @@ class BatchObjective {
     const Scalar* f = ws.pre[depth];
     Scalar* g = ws.g.data();
     const Scalar* y = y_.data();
-    alignas(64) Scalar sum[W] = {};
+    Lanes sum = Lanes::Zero();
     const Scalar c = std::is_same_v<LossType, HalfSquaredError> ? Scalar(1) : Scalar(2) / Scalar(static_cast<double>(count));
-    for (int i = 0; i < count; ++i)
-      for (int l = 0; l < W; ++l) {
-        const Scalar r = f[i * W + l] - y[i * W + l];
-        if constexpr (std::is_same_v<LossType, HalfSquaredError>) g[i * W + l] = r;
-        else g[i * W + l] = c * r;
-        sum[l] += r * r;
-      }
-    Lanes loss;
-    for (int l = 0; l < W; ++l) {
-      if constexpr (std::is_same_v<LossType, HalfSquaredError>) loss[l] = Scalar(0.5) * sum[l];
-      else loss[l] = sum[l] / Scalar(static_cast<double>(count));
+    for (int i = 0; i < count; ++i) {
+      const Lanes r = detail::lanes_at<W>(f + i * W) - detail::lanes_at<W>(y + i * W);
+      if constexpr (std::is_same_v<LossType, HalfSquaredError>) detail::lanes_at<W>(g + i * W) = r;
+      else detail::lanes_at<W>(g + i * W) = c * r;
+      sum += r * r;
     }
-    return loss;
+    if constexpr (std::is_same_v<LossType, HalfSquaredError>) return Scalar(0.5) * sum;
+    else return sum / Scalar(static_cast<double>(count));
   }
 
   void backward(const Scalar* theta, Scalar* grad, Workspace& ws) const {
@@ -347,7 +366,7 @@ class BatchObjective {
         detail::lane_product<W, rows, K, cols, 1, rows, cols, 1>(gw, g, x_.data());
       }
     } else {
-      detail::lane_product<W, rows, K, cols, 1, rows, cols, 1>(gw, g, ws.a[I - 1].data());
+      detail::lane_product<W, rows, K, cols, 1, rows, cols, 1>(gw, g, ws.post[I - 1]);
     }
     if constexpr (Model::has_bias) {
       Scalar* gb = grad + model_.bias_offset(I) * W;
@@ -367,7 +386,7 @@ class BatchObjective {
       }
       const Scalar* w = theta + model_.weight_offset(I) * W;
       detail::lane_product<W, cols, rows, K, rows, 1, 1, rows>(next, w, g);
-      pull_back(cols * K * W, next, ws.pre[I - 1], ws.a[I - 1].data());
+      pull_back(cols * K * W, next, ws.pre[I - 1], ws.post[I - 1]);
       backward_from<I - 1>(theta, grad, ws, next, g);
     }
   }

@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <span>
 #include <type_traits>
 #include <utility>
@@ -55,6 +56,17 @@ struct BatchSnapshot {
   const Params& gradient;
   std::array<bool, W> running;
   std::array<bool, W> last;
+  /// ‖∇L‖² of every lane, lane-parallel (four interleaved partial sums over the entries, as
+  /// lane_sum), computed at the first call at this point and kept for the other lanes' observers.
+  const Lanes& gradient_squared_norms() const {
+    if (!squared_norms) {
+      squared_norms.emplace();
+      detail::lane_sum<W>(squared_norms->data(), gradient.data(), gradient.size(), [](const auto& g) { return g.square(); });
+    }
+    return *squared_norms;
+  }
+  /// Filled by gradient_squared_norms().
+  mutable std::optional<Lanes> squared_norms{};
 };
 
 /// One run's point inside a batch, for per-run observers (run_many): the step, time, loss and
@@ -73,15 +85,8 @@ struct LaneSnapshot {
   Params theta() const { return batch.theta.lane(lane); }
   /// ∇L of this run (gathers d entries).
   Params gradient() const { return batch.gradient.lane(lane); }
-  /// ‖∇L‖², summed over the lane's entries in order.
-  Scalar gradient_squared_norm() const {
-    Scalar s(0);
-    for (Index i = 0; i < batch.gradient.size(); ++i) {
-      const Scalar g = batch.gradient.storage()(lane, i);
-      s += g * g;
-    }
-    return s;
-  }
+  /// ‖∇L‖² of this run (batch.gradient_squared_norms(): one lane-parallel pass for all lanes).
+  Scalar gradient_squared_norm() const { return batch.gradient_squared_norms()[lane]; }
 };
 
 namespace detail {
@@ -119,7 +124,7 @@ bool notify_lane(F& f, const Snap& s) {
 template <int W, class S>
 std::array<bool, W> finite_lanes(const Eigen::Array<S, W, Dynamic>& x) {
   S acc[W];
-  lane_sum<W>(acc, x.data(), x.cols(), [](S v) { return v * S(0); });
+  lane_sum<W>(acc, x.data(), x.cols(), [](const auto& v) { return v * S(0); });
   std::array<bool, W> out;
   for (int l = 0; l < W; ++l) out[static_cast<std::size_t>(l)] = acc[l] == S(0);
   return out;
@@ -181,14 +186,29 @@ class LaneStepper {
     for (int l = 0; l < W; ++l) rate[l] = running[static_cast<std::size_t>(l)] ? eta_[l] : Scalar(0);
     if constexpr (std::is_same_v<Method, GradientDescent>) {
       // A stopped lane steps by 0·∇L, which leaves its θ as it is (its ∇L is finite or zeroed).
-      for (Index i = 0; i < entries; ++i) {
-        Scalar* acc = part[i % 4];
-        for (int l = 0; l < W; ++l) {
-          const Scalar next = t[i * W + l] - rate[l] * g[i * W + l];
-          t[i * W + l] = next;
-          acc[l] += next * Scalar(0);
-        }
+      // Lane vectors, unrolled by the four partial sums: SIMD at any optimisation level.
+      using V = LaneVector<Scalar, W>;
+      const V r = lanes_at<W>(static_cast<const Scalar*>(rate));
+      V s0 = V::Zero(), s1 = V::Zero(), s2 = V::Zero(), s3 = V::Zero();
+      const auto update = [&](Index i, V& sum) {
+        auto ti = lanes_at<W>(t + i * W);
+        ti -= r * lanes_at<W>(g + i * W);
+        sum += ti * Scalar(0);
+      };
+      Index i = 0;
+      for (; i + 4 <= entries; i += 4) {
+        update(i, s0);
+        update(i + 1, s1);
+        update(i + 2, s2);
+        update(i + 3, s3);
       }
+      if (i < entries) update(i++, s0);
+      if (i < entries) update(i++, s1);
+      if (i < entries) update(i, s2);
+      lanes_at<W>(part[0]) += s0;
+      lanes_at<W>(part[1]) += s1;
+      lanes_at<W>(part[2]) += s2;
+      lanes_at<W>(part[3]) += s3;
     } else if constexpr (std::is_same_v<Method, Momentum>) {
       Scalar* v = first_.data();
       for (Index i = 0; i < entries; ++i) {
