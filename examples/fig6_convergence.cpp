@@ -41,10 +41,12 @@
 #include <limits>
 #include <mutex>
 #include <random>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include <symflow/flow/batch_run.hpp>
 #include <symflow/symflow.hpp>
 
 #include "support/plot.hpp"
@@ -97,51 +99,68 @@ struct Result {
 /// Steps between progress reports.
 constexpr long report_every = 10000;
 
+/// Runs per batch: an activation's three or six runs fill three of four lanes or all of two batches
+/// (four lanes step as fast per run as eight on AVX-512, and leave less idle).
+constexpr int lanes = 4;
+
+/// The runs `which` of one activation (same network type and steps, each its own θ₀), in lockstep
+/// batches (symflow::run_many) on the calling thread; run i's result into results[i].
 /// Scalar: float (PyTorch's default, that of --published) or double.
 template <class Scalar, class Act, class Loss>
-Result train(const Run& run, const Settings& s, const Loss& loss, const Targets& y_double,
-             sf::examples::Progress& progress) {
+void train(const std::vector<Run>& runs, std::span<const std::size_t> which, const Settings& s, const Loss& loss,
+           const Targets& y_double, std::vector<Result>& results, sf::examples::Progress& progress) {
   using Net = sf::TwoLayer<Scalar, Act, n_in, n_hidden, n_out>;
+  using Params = typename Net::Params;
   using TargetsT = Eigen::Matrix<Scalar, n_out, n_in>;
+  using Obj = sf::Objective<Net, Loss, n_in>;
   const Net net;
   const TargetsT y = y_double.cast<Scalar>();
-  const sf::Objective objective(net, loss, Eigen::Matrix<Scalar, n_in, n_in>::Identity().eval(), y);
   const auto q = sf::summed(sf::ElementwiseQuantity<Net>(net));  // Σ_k Q_k of eq. (48)
-  typename Net::Params theta = run.theta0.cast<Scalar>();
-
   const double zero_loss = double(loss.value(TargetsT::Zero().eval(), y));
   const double threshold = s.threshold * zero_loss;
   // ‖Y − F‖_F from the loss value, whichever convention.
   const double to_residual = s.half_loss ? 2.0 : static_cast<double>(n_out * n_in);
-
-  Result r;
-  r.q0 = double(q.value(theta));
   const sf::TwoLayer<double, Act, n_in, n_hidden, n_out> in_double;
-  const Eigen::VectorXd theta0 = theta.template cast<double>();
-  r.code_q0 = sf::examples::reference_code_q<Act>(in_double.template weight<2>(theta0), in_double.template weight<1>(theta0));
-  double drift_bound = 0;
+
+  const std::vector<Obj> objectives(which.size(), Obj(net, loss, Eigen::Matrix<Scalar, n_in, n_in>::Identity().eval(), y));
+  std::vector<Params> thetas;
+  for (std::size_t i : which) {
+    const Run& run = runs[i];
+    thetas.push_back(run.theta0.cast<Scalar>());
+    Result& r = results[i];
+    r.q0 = double(q.value(thetas.back()));
+    const Eigen::VectorXd theta0 = thetas.back().template cast<double>();
+    r.code_q0 = sf::examples::reference_code_q<Act>(in_double.template weight<2>(theta0), in_double.template weight<1>(theta0));
+  }
+  const auto observe = [&](std::size_t k) {
+    Result& r = results[which[k]];
+    // ½η² Σ_{s<t} ‖∇L(θ_s)‖²: bounds |Q_t − Q_0| for identity and ReLU (see main's comment).
+    return [&, drift_bound = 0.0](const sf::LaneSnapshot<Net, lanes>& snap) mutable {
+      if (r.converged_at < 0 && snap.loss <= threshold) r.converged_at = static_cast<long>(snap.step);
+      if (snap.step % s.record_every == 0 || snap.last) {
+        r.step.push_back(static_cast<long>(snap.step));
+        r.loss.push_back(double(snap.loss));
+        r.residual.push_back(std::sqrt(to_residual * double(snap.loss)));
+        r.q.push_back(double(q.value(snap.theta())));
+        r.drift_bound.push_back(drift_bound);
+      }
+      drift_bound += 0.5 * s.learning_rate * s.learning_rate * double(snap.gradient_squared_norm());
+      if (snap.step > 0 && snap.step % report_every == 0) progress.add(report_every);
+    };
+  };
   const auto start = std::chrono::steady_clock::now();
-  auto record = [&](const sf::Snapshot<typename Net::Params>& snap) {
-    if (r.converged_at < 0 && snap.loss <= threshold) r.converged_at = static_cast<long>(snap.step);
-    if (snap.step % s.record_every != 0 && !snap.last) return;
-    r.step.push_back(static_cast<long>(snap.step));
-    r.loss.push_back(double(snap.loss));
-    r.residual.push_back(std::sqrt(to_residual * double(snap.loss)));
-    r.q.push_back(double(q.value(snap.theta)));
-    r.drift_bound.push_back(drift_bound);
-  };
-  auto accumulate = [&](const sf::Snapshot<typename Net::Params>& snap) {
-    drift_bound += 0.5 * s.learning_rate * s.learning_rate * double(snap.gradient.squaredNorm());
-    if (snap.step > 0 && snap.step % report_every == 0) progress.add(report_every);
-  };
-  const auto status = sf::run(sf::GradientDescent{Scalar(s.learning_rate)}, objective, theta,
-                              sf::Stopping{.max_steps = run.steps}, record, accumulate);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  r.loss0 = r.loss.front();
-  r.loss_final = r.loss.back();
-  r.q_final = r.q.back();
-  r.status = status.message();
-  return r;
+  const auto status = sf::run_many<lanes>(sf::GradientDescent{Scalar(s.learning_rate)}, std::span<const Obj>(objectives),
+                                          std::span<Params>(thetas), sf::Stopping{.max_steps = runs[which[0]].steps},
+                                          observe, 1);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (std::size_t k = 0; k < which.size(); ++k) {
+    Result& r = results[which[k]];
+    r.seconds = seconds;
+    r.loss0 = r.loss.front();
+    r.loss_final = r.loss.back();
+    r.q_final = r.q.back();
+    r.status = status[k].message();
+  }
 }
 
 /// The orbit run's start: θ = s_ref θ̂ moved along its symmetry orbit to Q = target (Q of eq. 48
@@ -163,13 +182,14 @@ Eigen::VectorXd orbit_start_any(const std::string& activation, double reference_
 }
 
 template <class Scalar, class Loss>
-Result train_any(const Run& run, const Settings& s, const Loss& loss, const Targets& y,
-                 sf::examples::Progress& progress) {
-  if (run.activation == "identity") return train<Scalar, sf::Identity>(run, s, loss, y, progress);
-  if (run.activation == "relu") return train<Scalar, sf::ReLU>(run, s, loss, y, progress);
-  if (run.activation == "tanh") return train<Scalar, sf::Tanh>(run, s, loss, y, progress);
-  if (run.activation == "sigmoid") return train<Scalar, sf::Sigmoid>(run, s, loss, y, progress);
-  throw std::invalid_argument("unknown activation '" + run.activation + "' (identity, relu, tanh, sigmoid)");
+void train_any(const std::vector<Run>& runs, std::span<const std::size_t> which, const Settings& s, const Loss& loss,
+               const Targets& y, std::vector<Result>& results, sf::examples::Progress& progress) {
+  const std::string& activation = runs[which[0]].activation;
+  if (activation == "identity") train<Scalar, sf::Identity>(runs, which, s, loss, y, results, progress);
+  else if (activation == "relu") train<Scalar, sf::ReLU>(runs, which, s, loss, y, results, progress);
+  else if (activation == "tanh") train<Scalar, sf::Tanh>(runs, which, s, loss, y, results, progress);
+  else if (activation == "sigmoid") train<Scalar, sf::Sigmoid>(runs, which, s, loss, y, results, progress);
+  else throw std::invalid_argument("unknown activation '" + activation + "' (identity, relu, tanh, sigmoid)");
 }
 
 using sf::examples::format;
@@ -275,15 +295,25 @@ static int run_example(int argc, char** argv) {
   std::cerr << "fig6_convergence: " << runs.size() << " runs of gradient descent at lr " << s.learning_rate << " on the "
             << loss_name << " loss in " << dtype << ", seed " << seed
             << (published ? "; published: PyTorch's draws, the reference code's Q in code_q0" : "") << "\n";
-  // Each run depends only on its own settings, and symflow::sweep returns the results in item order:
-  // they do not depend on the number of threads. Costly runs first, so that the two cores finish
-  // together: a step of tanh or sigmoid costs about 2.5 of identity or ReLU (500 exponentials).
-  const auto cost = [](const Run& run) {
-    return static_cast<double>(run.steps) * (run.activation == "tanh" || run.activation == "sigmoid" ? 2.5 : 1.0);
+  // The runs of an activation (both families) share the network type and the step count, and go
+  // through lockstep batches together; each lane follows its own run alone, so the results do not
+  // depend on the grouping nor on the number of threads. symflow::sweep runs the activations on the
+  // OpenMP threads, the costliest first so that the two cores finish together: a step of tanh or
+  // sigmoid costs about 2.5 of identity or ReLU (500 exponentials).
+  std::vector<std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    auto same = std::find_if(groups.begin(), groups.end(), [&](const auto& g) {
+      return runs[g[0]].activation == runs[i].activation && runs[g[0]].steps == runs[i].steps;
+    });
+    if (same == groups.end()) groups.push_back({i});
+    else same->push_back(i);
+  }
+  const auto cost = [&](const std::vector<std::size_t>& g) {
+    const Run& run = runs[g[0]];
+    return std::ceil(static_cast<double>(g.size()) / lanes) * static_cast<double>(run.steps) *
+           (run.activation == "tanh" || run.activation == "sigmoid" ? 2.5 : 1.0);
   };
-  std::vector<std::size_t> order(runs.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return cost(runs[a]) > cost(runs[b]); });
+  std::stable_sort(groups.begin(), groups.end(), [&](const auto& a, const auto& b) { return cost(a) > cost(b); });
   long total_steps = 0;
   for (const Run& r : runs) total_steps += r.steps / report_every * report_every;
   sf::examples::Progress progress("gradient-descent steps", std::max(total_steps, 1L));
@@ -291,17 +321,19 @@ static int run_example(int argc, char** argv) {
   std::size_t done = 0;
   std::vector<Result> results(runs.size());
   try {
-    const auto by_order = sf::sweep(runs.size(), [&](std::uint64_t k) {
-      const Run& run = runs[order[k]];
-      Result r = s.half_loss         ? train_any<double>(run, s, sf::HalfSquaredError{}, y, progress)
-                 : dtype == "float" ? train_any<float>(run, s, sf::MeanSquaredError{}, y, progress)
-                                    : train_any<double>(run, s, sf::MeanSquaredError{}, y, progress);
+    // Each group writes only its own runs' results.
+    sf::sweep(groups.size(), [&](std::uint64_t g) {
+      const std::span<const std::size_t> which(groups[g]);
+      if (s.half_loss) train_any<double>(runs, which, s, sf::HalfSquaredError{}, y, results, progress);
+      else if (dtype == "float") train_any<float>(runs, which, s, sf::MeanSquaredError{}, y, results, progress);
+      else train_any<double>(runs, which, s, sf::MeanSquaredError{}, y, results, progress);
       const std::lock_guard<std::mutex> lock(print);
-      std::cerr << "  [" << ++done << "/" << runs.size() << "] " << run.family << " " << run.activation
-                << " s = " << run.scale << ": " << r.status << " (" << format(r.seconds, 3) << " s)\n";
-      return r;
+      for (std::size_t i : which)
+        std::cerr << "  [" << ++done << "/" << runs.size() << "] " << runs[i].family << " " << runs[i].activation
+                  << " s = " << runs[i].scale << ": " << results[i].status << " (" << format(results[i].seconds, 3)
+                  << " s, in lanes)\n";
+      return g;
     });
-    for (std::size_t k = 0; k < order.size(); ++k) results[order[k]] = by_order[k];
   } catch (const std::exception& e) {
     std::cerr << "fig6_convergence: " << e.what() << "\n";
     return 1;

@@ -112,21 +112,38 @@ Eigen::Map<const LaneVector<S, W>> lanes_at(const S* p) {
   return Eigen::Map<const LaneVector<S, W>>(p);
 }
 
+/// A lane vector as SIMD packets: `count` packets of `size` scalars (the widest packet that divides
+/// W, or single scalars), for the innermost kernels, whose packet operations always inline; Eigen's
+/// assignment loops over LaneVector maps were left as calls by g++ at W = 4.
+template <class S, int W>
+struct LanePackets {
+  using Best = typename Eigen::internal::find_best_packet<S, W>::type;
+  using Packet = std::conditional_t<W % Eigen::internal::unpacket_traits<Best>::size == 0, Best, S>;
+  static constexpr int size = Eigen::internal::unpacket_traits<Packet>::size;
+  static constexpr int count = W / size;
+};
+
 /// One rb × cb block of lane_product: rb·cb lane vectors of sums stay in registers while t runs.
-/// The sums are unrolled at compile time (a pack over the block), so that no compiler keeps them
-/// in memory: g++ at -O2 did, at the cost of a store per multiply-add.
+/// The sums are unrolled at compile time (a pack over the block's packets), so that no compiler
+/// keeps them in memory: g++ at -O2 did, at the cost of a store per multiply-add.
 template <int W, int R, int T, int ARS, int ATS, int BTS, int BCS, bool Accumulate, int rb, int cb, class S>
 inline void lane_product_block(S* __restrict out, const S* __restrict a, const S* __restrict b, int r0, int c0) {
-  using V = LaneVector<S, W>;
+  using namespace Eigen::internal;
+  using LP = LanePackets<S, W>;
+  using P = typename LP::Packet;
+  constexpr int np = LP::count, ps = LP::size;
+  // Packet k: entry e = k / np of the block (row e / cb, column e % cb), its part k % np.
+  const auto at = [&](int k) { return (r0 + k / np / cb + (c0 + k / np % cb) * R) * W + k % np * ps; };
   [&]<int... k>(std::integer_sequence<int, k...>) {
-    V acc[rb * cb];
-    if constexpr (Accumulate) ((acc[k] = lanes_at<W>(out + (r0 + k / cb + (c0 + k % cb) * R) * W)), ...);
-    else ((acc[k] = V::Zero()), ...);
+    P acc[sizeof...(k)];
+    if constexpr (Accumulate) ((acc[k] = ploadu<P>(out + at(k))), ...);
+    else ((acc[k] = pset1<P>(S(0))), ...);
     for (int t = 0; t < T; ++t)
-      ((acc[k] += lanes_at<W>(a + ((r0 + k / cb) * ARS + t * ATS) * W) * lanes_at<W>(b + (t * BTS + (c0 + k % cb) * BCS) * W)),
+      ((acc[k] = pmadd(ploadu<P>(a + ((r0 + k / np / cb) * ARS + t * ATS) * W + k % np * ps),
+                       ploadu<P>(b + (t * BTS + (c0 + k / np % cb) * BCS) * W + k % np * ps), acc[k])),
        ...);
-    ((lanes_at<W>(out + (r0 + k / cb + (c0 + k % cb) * R) * W) = acc[k]), ...);
-  }(std::make_integer_sequence<int, rb * cb>{});
+    (pstoreu(out + at(k), acc[k]), ...);
+  }(std::make_integer_sequence<int, rb * cb * np>{});
 }
 
 /// out(r, c) = Σ_t a(r, t)·b(t, c) (+= when Accumulate) in every lane, t in increasing order.
@@ -328,7 +345,19 @@ class BatchObjective {
   void activate(Index count, Scalar* out, const Scalar* in) const {
     using Act = typename Model::Activation;
     const Act& act = model_.activation();
-    detail::for_lane_chunks<W>(count, out, in, [&](auto o, auto z) { detail::assign_values(act, o, z); });
+    if constexpr (std::is_same_v<Act, ReLU>) {
+      // ReLU has no whole-array member: σ(z) = z < 0 ? 0 : z, as ReLU::value, a packet at a time.
+      using namespace Eigen::internal;
+      using P = typename detail::LanePackets<Scalar, W>::Packet;
+      constexpr int ps = detail::LanePackets<Scalar, W>::size;
+      const P zero = pset1<P>(Scalar(0));
+      for (Index i = 0; i < count; i += ps) {
+        const P z = ploadu<P>(in + i);
+        pstoreu(out + i, pselect(pcmp_lt(z, zero), zero, z));
+      }
+    } else {
+      detail::for_lane_chunks<W>(count, out, in, [&](auto o, auto z) { detail::assign_values(act, o, z); });
+    }
   }
 
   /// L per lane, and ∂L/∂F into ws.g (m × K lane vectors).
@@ -337,16 +366,25 @@ class BatchObjective {
     const Scalar* f = ws.pre[depth];
     Scalar* g = ws.g.data();
     const Scalar* y = y_.data();
-    Lanes sum = Lanes::Zero();
+    using namespace Eigen::internal;
+    using LP = detail::LanePackets<Scalar, W>;
+    using P = typename LP::Packet;
+    constexpr int np = LP::count, ps = LP::size;
     const Scalar c = std::is_same_v<LossType, HalfSquaredError> ? Scalar(1) : Scalar(2) / Scalar(static_cast<double>(count));
-    for (int i = 0; i < count; ++i) {
-      const Lanes r = detail::lanes_at<W>(f + i * W) - detail::lanes_at<W>(y + i * W);
-      if constexpr (std::is_same_v<LossType, HalfSquaredError>) detail::lanes_at<W>(g + i * W) = r;
-      else detail::lanes_at<W>(g + i * W) = c * r;
-      sum += r * r;
-    }
-    if constexpr (std::is_same_v<LossType, HalfSquaredError>) return Scalar(0.5) * sum;
-    else return sum / Scalar(static_cast<double>(count));
+    P sum[np];
+    for (int j = 0; j < np; ++j) sum[j] = pset1<P>(Scalar(0));
+    for (int i = 0; i < count; ++i)
+      for (int j = 0; j < np; ++j) {
+        const Index k = i * W + j * ps;
+        const P r = psub(ploadu<P>(f + k), ploadu<P>(y + k));
+        if constexpr (std::is_same_v<LossType, HalfSquaredError>) pstoreu(g + k, r);
+        else pstoreu(g + k, pmul(pset1<P>(c), r));
+        sum[j] = pmadd(r, r, sum[j]);
+      }
+    Lanes loss;
+    for (int j = 0; j < np; ++j) pstoreu(loss.data() + j * ps, sum[j]);
+    if constexpr (std::is_same_v<LossType, HalfSquaredError>) return Scalar(0.5) * loss;
+    else return loss / Scalar(static_cast<double>(count));
   }
 
   void backward(const Scalar* theta, Scalar* grad, Workspace& ws) const {
@@ -396,6 +434,14 @@ class BatchObjective {
     const Act& act = model_.activation();
     if constexpr (std::is_same_v<Act, Identity>) {
       return;
+    } else if constexpr (std::is_same_v<Act, ReLU>) {
+      // g ⊙= σ'(z) with σ'(z) = z > 0 ? 1 : 0, as ReLU::derivative, a packet at a time.
+      using namespace Eigen::internal;
+      using P = typename detail::LanePackets<Scalar, W>::Packet;
+      constexpr int ps = detail::LanePackets<Scalar, W>::size;
+      const P zero = pset1<P>(Scalar(0)), one = pset1<P>(Scalar(1));
+      for (Index i = 0; i < count; i += ps)
+        pstoreu(g + i, pmul(ploadu<P>(g + i), pselect(pcmp_lt(zero, ploadu<P>(z + i)), one, zero)));
     } else {
       constexpr int N = 32 * W;
       const auto apply = [&]<int n>(Index i) {

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "symflow/analysis/sweep.hpp"
+#include "symflow/core/reduction.hpp"
 #include "symflow/flow/adam.hpp"
 #include "symflow/flow/batch_objective.hpp"
 #include "symflow/flow/gradient_descent.hpp"
@@ -56,17 +57,20 @@ struct BatchSnapshot {
   const Params& gradient;
   std::array<bool, W> running;
   std::array<bool, W> last;
-  /// ‖∇L‖² of every lane, lane-parallel (four interleaved partial sums over the entries, as
-  /// lane_sum), computed at the first call at this point and kept for the other lanes' observers.
-  const Lanes& gradient_squared_norms() const {
+  using Sums = Eigen::Array<accumulator_t<typename Net::Scalar>, W, 1>;
+  /// ‖∇L‖² of every lane in accumulator_t (double for float), lane-parallel (four interleaved
+  /// partial sums over the entries, as lane_sum), computed at the first call at this point and
+  /// kept for the other lanes' observers.
+  const Sums& gradient_squared_norms() const {
     if (!squared_norms) {
       squared_norms.emplace();
-      detail::lane_sum<W>(squared_norms->data(), gradient.data(), gradient.size(), [](const auto& g) { return g.square(); });
+      detail::lane_sum<W>(squared_norms->data(), gradient.data(), gradient.size(),
+                          [](const auto& g) { return g.template cast<accumulator_t<typename Net::Scalar>>().square(); });
     }
     return *squared_norms;
   }
   /// Filled by gradient_squared_norms().
-  mutable std::optional<Lanes> squared_norms{};
+  mutable std::optional<Sums> squared_norms{};
 };
 
 /// One run's point inside a batch, for per-run observers (run_many): the step, time, loss and
@@ -86,7 +90,7 @@ struct LaneSnapshot {
   /// ∇L of this run (gathers d entries).
   Params gradient() const { return batch.gradient.lane(lane); }
   /// ‖∇L‖² of this run (batch.gradient_squared_norms(): one lane-parallel pass for all lanes).
-  Scalar gradient_squared_norm() const { return batch.gradient_squared_norms()[lane]; }
+  accumulator_t<Scalar> gradient_squared_norm() const { return batch.gradient_squared_norms()[lane]; }
 };
 
 namespace detail {
@@ -186,29 +190,36 @@ class LaneStepper {
     for (int l = 0; l < W; ++l) rate[l] = running[static_cast<std::size_t>(l)] ? eta_[l] : Scalar(0);
     if constexpr (std::is_same_v<Method, GradientDescent>) {
       // A stopped lane steps by 0·∇L, which leaves its θ as it is (its ∇L is finite or zeroed).
-      // Lane vectors, unrolled by the four partial sums: SIMD at any optimisation level.
-      using V = LaneVector<Scalar, W>;
-      const V r = lanes_at<W>(static_cast<const Scalar*>(rate));
-      V s0 = V::Zero(), s1 = V::Zero(), s2 = V::Zero(), s3 = V::Zero();
-      const auto update = [&](Index i, V& sum) {
-        auto ti = lanes_at<W>(t + i * W);
-        ti -= r * lanes_at<W>(g + i * W);
-        sum += ti * Scalar(0);
+      // In packets, four partial sums at a time: SIMD at any optimisation level.
+      using namespace Eigen::internal;
+      using LP = LanePackets<Scalar, W>;
+      using P = typename LP::Packet;
+      constexpr int np = LP::count, ps = LP::size;
+      P r[np], sum[4][np];
+      for (int j = 0; j < np; ++j) {
+        r[j] = ploadu<P>(rate + j * ps);
+        for (int k = 0; k < 4; ++k) sum[k][j] = pset1<P>(Scalar(0));
+      }
+      const auto update = [&](Index i, P(&s)[np]) {
+        for (int j = 0; j < np; ++j) {
+          Scalar* ti = t + i * W + j * ps;
+          const P next = psub(ploadu<P>(ti), pmul(r[j], ploadu<P>(g + i * W + j * ps)));
+          pstoreu(ti, next);
+          s[j] = padd(s[j], pmul(next, pset1<P>(Scalar(0))));
+        }
       };
       Index i = 0;
       for (; i + 4 <= entries; i += 4) {
-        update(i, s0);
-        update(i + 1, s1);
-        update(i + 2, s2);
-        update(i + 3, s3);
+        update(i, sum[0]);
+        update(i + 1, sum[1]);
+        update(i + 2, sum[2]);
+        update(i + 3, sum[3]);
       }
-      if (i < entries) update(i++, s0);
-      if (i < entries) update(i++, s1);
-      if (i < entries) update(i, s2);
-      lanes_at<W>(part[0]) += s0;
-      lanes_at<W>(part[1]) += s1;
-      lanes_at<W>(part[2]) += s2;
-      lanes_at<W>(part[3]) += s3;
+      if (i < entries) update(i++, sum[0]);
+      if (i < entries) update(i++, sum[1]);
+      if (i < entries) update(i, sum[2]);
+      for (int k = 0; k < 4; ++k)
+        for (int j = 0; j < np; ++j) pstoreu(part[k] + j * ps, padd(ploadu<P>(part[k] + j * ps), sum[k][j]));
     } else if constexpr (std::is_same_v<Method, Momentum>) {
       Scalar* v = first_.data();
       for (Index i = 0; i < entries; ++i) {
