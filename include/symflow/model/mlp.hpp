@@ -20,6 +20,7 @@
 #include "symflow/core/config.hpp"
 #include "symflow/core/dual.hpp"
 #include "symflow/model/activation.hpp"
+#include "symflow/model/products.hpp"
 
 namespace symflow {
 
@@ -55,115 +56,6 @@ bool is_identity(const Eigen::MatrixBase<Derived>& x) {
       if (!equals_exactly(x.coeff(i, j), i == j ? 1.0 : 0.0)) return false;
     }
   return true;
-}
-
-template <class Dst, class A, class B>
-void multiply(Dst&& dst, const A& a, const B& b);
-template <class Dst, class G, class A>
-void multiply_transposed(Dst&& dst, const G& g, const A& a);
-
-template <class T> struct dual_real;
-template <class T> struct dual_real<Dual<T>> { using type = T; };
-
-/// One factor of a product over dual numbers, split into its real and ε-parts, each held in a plain
-/// real matrix and viewed with the factor's own kind of expression: a Map for a Map, a transpose for
-/// a transpose, a matrix for anything else. The real products then have the very types that the
-/// real-valued model instantiates already.
-template <class F>
-struct SplitFactor {
-  using Real = Eigen::Matrix<typename dual_real<typename F::Scalar>::type, F::RowsAtCompileTime, F::ColsAtCompileTime>;
-  Real value, eps;
-  explicit SplitFactor(const F& f) : value(f.rows(), f.cols()), eps(f.rows(), f.cols()) {
-    for (Index j = 0; j < f.cols(); ++j)
-      for (Index i = 0; i < f.rows(); ++i) {
-        const auto& x = f.coeff(i, j);
-        value(i, j) = x.value;
-        eps(i, j) = x.eps;
-      }
-  }
-  const Real& value_view() const { return value; }
-  const Real& eps_view() const { return eps; }
-};
-template <class D, int R, int C, int O, int MR, int MC>
-struct SplitFactor<Eigen::Map<const Eigen::Matrix<D, R, C, O, MR, MC>>> : SplitFactor<Eigen::Matrix<D, R, C, O, MR, MC>> {
-  using Base = SplitFactor<Eigen::Matrix<D, R, C, O, MR, MC>>;
-  using Base::Base;
-  Eigen::Map<const typename Base::Real> value_view() const { return {this->value.data(), this->value.rows(), this->value.cols()}; }
-  Eigen::Map<const typename Base::Real> eps_view() const { return {this->eps.data(), this->eps.rows(), this->eps.cols()}; }
-};
-template <class X>
-struct SplitFactor<Eigen::Transpose<X>> {
-  SplitFactor<std::remove_const_t<X>> inner;
-  explicit SplitFactor(const Eigen::Transpose<X>& f) : inner(f.nestedExpression()) {}
-  auto value_view() const { return inner.value_view().transpose(); }
-  auto eps_view() const { return inner.eps_view().transpose(); }
-};
-
-/// dst = v + (e₁ + e₂)ε, entry by entry (dst takes v's shape if it is a resizable matrix).
-template <class Dst, class V>
-void join_dual(Dst& dst, const V& v, const V& e1, const V& e2) {
-  dst.derived().resize(v.rows(), v.cols());
-  for (Index j = 0; j < v.cols(); ++j)
-    for (Index i = 0; i < v.rows(); ++i) dst.coeffRef(i, j) = {v(i, j), e1(i, j) + e2(i, j)};
-}
-
-/// A real matrix of dst's shape.
-template <class Dst>
-using RealLike = Eigen::Matrix<typename dual_real<typename Dst::Scalar>::type, Dst::RowsAtCompileTime,
-                               Dst::ColsAtCompileTime>;
-
-/// dst = a·b. Products of small fixed-size factors with a short inner dimension are unrolled
-/// coefficient by coefficient (lazyProduct): for them Eigen's blocked GEMM path spends more on
-/// zeroing and packing than on arithmetic. Everything else goes to GEMM. Over dual numbers the
-/// product is three real ones, (a + a′ε)(b + b′ε) = ab + (a′b + ab′)ε: they vectorise, and no dual
-/// GEMM is ever instantiated (seconds of compile time each).
-template <class Dst, class A, class B>
-void multiply(Dst&& dst, const A& a, const B& b) {
-  if constexpr (is_dual_v<typename A::Scalar>) {
-    using Out = RealLike<std::remove_cvref_t<Dst>>;
-    const SplitFactor<A> sa(a);
-    const SplitFactor<B> sb(b);
-    Out v(a.rows(), b.cols()), e1(a.rows(), b.cols()), e2(a.rows(), b.cols());
-    multiply(v, sa.value_view(), sb.value_view());
-    multiply(e1, sa.eps_view(), sb.value_view());
-    multiply(e2, sa.value_view(), sb.eps_view());
-    join_dual(dst, v, e1, e2);
-  } else {
-    constexpr int depth = static_cast<int>(A::ColsAtCompileTime);
-    constexpr int rows = static_cast<int>(A::RowsAtCompileTime);
-    constexpr int cols = static_cast<int>(B::ColsAtCompileTime);
-    constexpr bool small = depth != Dynamic && depth <= 16 && rows != Dynamic && cols != Dynamic && rows * cols <= 1024;
-    if constexpr (small) dst.noalias() = a.lazyProduct(b);
-    else dst.noalias() = a * b;
-  }
-}
-
-/// dst = g·aᵀ (a weight gradient: g ∈ R^{r×k}, a ∈ R^{c×k}). With few rows r and many columns c
-/// (the last layer of a narrow-output network), aᵀ's rows are short: the product runs as
-/// (a·gᵀ)ᵀ, whose columns have length c and vectorise, and is transposed while stored. Over dual
-/// numbers, three real products as in multiply.
-template <class Dst, class G, class A>
-void multiply_transposed(Dst&& dst, const G& g, const A& a) {
-  constexpr int rows = static_cast<int>(G::RowsAtCompileTime);
-  constexpr int cols = static_cast<int>(A::RowsAtCompileTime);
-  constexpr int depth = static_cast<int>(G::ColsAtCompileTime);
-  if constexpr (is_dual_v<typename G::Scalar>) {
-    using Out = RealLike<std::remove_cvref_t<Dst>>;
-    const SplitFactor<G> sg(g);
-    const SplitFactor<A> sa(a);
-    Out v(g.rows(), a.rows()), e1(g.rows(), a.rows()), e2(g.rows(), a.rows());
-    multiply_transposed(v, sg.value_view(), sa.value_view());
-    multiply_transposed(e1, sg.eps_view(), sa.value_view());
-    multiply_transposed(e2, sg.value_view(), sa.eps_view());
-    join_dual(dst, v, e1, e2);
-  } else if constexpr (rows != Dynamic && cols != Dynamic && depth != Dynamic && rows < 8 && cols >= 8 && depth <= 16 &&
-                       rows * cols <= 1024) {
-    Eigen::Matrix<typename G::Scalar, cols, rows> t;
-    t.noalias() = a.lazyProduct(g.transpose());
-    dst = t.transpose();
-  } else {
-    multiply(dst, g, a.transpose());
-  }
 }
 
 /// Calls f.template operator()<I>() for I = First, …, Last.
@@ -361,13 +253,21 @@ class Perceptron {
   }
 
   /// Back-propagation: given ∂L/∂F = `output_gradient` after forward(p, X, pass), writes ∂L/∂θ into
-  /// `grad` (length d) and, when `input_gradient` is not null, ∂L/∂X into it.
-  template <int K, class DerivedP, class DerivedG, class DerivedIn = Features<0, K>>
+  /// `grad` (length d) and, when `input_gradient` is not null, ∂L/∂X into it. Without that argument
+  /// the product W_1ᵀ·∂L/∂z_1 is not even compiled: it is an Eigen GEMM of its own type, about a
+  /// second of compile time per model and scalar, that the parameter gradient never needs.
+  template <int K, class DerivedP, class DerivedG>
   void backward(const Eigen::MatrixBase<DerivedP>& p, const ForwardPass<K>& pass,
                 const Features<depth, K>& output_gradient, Eigen::MatrixBase<DerivedG>& grad,
-                Features<0, K>* input_gradient = nullptr) const {
+                Features<0, K>* input_gradient) const {
     check_params(grad);
-    backward_from<depth, K>(p, pass, output_gradient, grad, input_gradient);
+    backward_from<depth, K, true>(p, pass, output_gradient, grad, input_gradient);
+  }
+  template <int K, class DerivedP, class DerivedG>
+  void backward(const Eigen::MatrixBase<DerivedP>& p, const ForwardPass<K>& pass,
+                const Features<depth, K>& output_gradient, Eigen::MatrixBase<DerivedG>& grad) const {
+    check_params(grad);
+    backward_from<depth, K, false>(p, pass, output_gradient, grad, nullptr);
   }
 
   /// Throws std::invalid_argument unless X has n_0 rows.
@@ -382,7 +282,7 @@ class Perceptron {
   }
 
  private:
-  template <int I, int K, class DerivedP, class DerivedG>
+  template <int I, int K, bool WithInputGradient, class DerivedP, class DerivedG>
   void backward_from(const Eigen::MatrixBase<DerivedP>& p, const ForwardPass<K>& pass, const Features<I, K>& g,
                      Eigen::MatrixBase<DerivedG>& grad, Features<0, K>* input_gradient) const {
     auto w_grad = weight<I>(grad);
@@ -397,9 +297,9 @@ class Perceptron {
       Features<I - 1, K> back(widths_[I - 1], g.cols());
       detail::multiply(back, weight<I>(p).transpose(), g);
       detail::pullback_in_place(activation_, pass.template pre<I - 1>(), pass.template post<I - 1>(), back);
-      backward_from<I - 1, K>(p, pass, back, grad, input_gradient);
-    } else {
-      if (input_gradient) input_gradient->noalias() = weight<1>(p).transpose() * g;
+      backward_from<I - 1, K, WithInputGradient>(p, pass, back, grad, input_gradient);
+    } else if constexpr (WithInputGradient) {
+      if (input_gradient) detail::multiply(*input_gradient, weight<1>(p).transpose(), g);
     }
   }
 

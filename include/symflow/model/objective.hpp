@@ -7,6 +7,7 @@
 /// symflow::Dual, so H(θ)v is the ε-part of ∇L(θ + εv): exact up to rounding, no step size.
 
 #include <string>
+#include <cstddef>
 #include <type_traits>
 #include <utility>
 
@@ -157,15 +158,18 @@ class Objective {
     return std::forward<DY>(y);
   }
 
-  template <class M, class P, class X, class Y>
+  /// The loss, its gradient into `grad`, and ∂L/∂X into `input_grad` if one is given (a null
+  /// pointer by type, std::nullptr_t, leaves that product out of the compiled back-propagation).
+  template <class M, class P, class X, class Y, class InputGrad = std::nullptr_t>
   typename M::Scalar evaluate(const M& model, const P& p, const X& x, const Y& y, P& grad,
-                              typename M::template Features<0, K>* input_grad = nullptr) const {
+                              InputGrad input_grad = nullptr) const {
     model.check_params(p);
     if constexpr (M::num_params == Dynamic) grad.resize(p.size());
     typename M::template ForwardPass<K> pass;
     model.forward(p, x, pass);
     const typename M::template Features<M::depth, K> g = loss_.gradient(pass.output(), y);
-    model.backward(p, pass, g, grad, input_grad);
+    if constexpr (std::is_null_pointer_v<InputGrad>) model.backward(p, pass, g, grad);
+    else model.backward(p, pass, g, grad, input_grad);
     return loss_.value(pass.output(), y);
   }
 

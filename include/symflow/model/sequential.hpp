@@ -153,16 +153,17 @@ class Sequential : public detail::LayerViews<Sequential<Scalar_, InputShape, Spe
   }
 
   /// Back-propagation: given ∂L/∂F after forward(p, X, pass), writes ∂L/∂θ into `grad` (length d)
-  /// and, when `input_gradient` is not null, ∂L/∂X into it.
+  /// and, when `input_gradient` is not null, ∂L/∂X into it. Without that argument the first layer's
+  /// input-gradient product is not compiled at all (an Eigen GEMM of its own type per scalar).
   template <int K, class DerivedP, class DerivedG>
   void backward(const Eigen::MatrixBase<DerivedP>& p, const ForwardPass<K>& pass, const Features<depth, K>& output_gradient,
-                Eigen::MatrixBase<DerivedG>& grad, Features<0, K>* input_gradient = nullptr) const {
-    check_params(p);
-    check_params(grad);
-    detail::require_shape("output gradient", output_size(), pass.output().cols(), output_gradient.rows(),
-                          output_gradient.cols());
-    core_.run_backward(static_cast<const Scalar*>(p.derived().data()), pass, output_gradient, grad.derived().data(),
-                       input_gradient);
+                Eigen::MatrixBase<DerivedG>& grad, Features<0, K>* input_gradient) const {
+    backward_into(p, pass, output_gradient, grad, input_gradient);
+  }
+  template <int K, class DerivedP, class DerivedG>
+  void backward(const Eigen::MatrixBase<DerivedP>& p, const ForwardPass<K>& pass, const Features<depth, K>& output_gradient,
+                Eigen::MatrixBase<DerivedG>& grad) const {
+    backward_into(p, pass, output_gradient, grad, nullptr);
   }
 
   /// Throws std::invalid_argument unless θ has length d.
@@ -188,6 +189,16 @@ class Sequential : public detail::LayerViews<Sequential<Scalar_, InputShape, Spe
     detail::require_extent("Sequential", "the input height", InputShape::height, in.height);
     detail::require_extent("Sequential", "the input width", InputShape::width, in.width);
     return in;
+  }
+  template <int K, class DerivedP, class DerivedG, class GX>
+  void backward_into(const Eigen::MatrixBase<DerivedP>& p, const ForwardPass<K>& pass,
+                     const Features<depth, K>& output_gradient, Eigen::MatrixBase<DerivedG>& grad, GX input_gradient) const {
+    check_params(p);
+    check_params(grad);
+    detail::require_shape("output gradient", output_size(), pass.output().cols(), output_gradient.rows(),
+                          output_gradient.cols());
+    core_.run_backward(static_cast<const Scalar*>(p.derived().data()), pass, output_gradient, grad.derived().data(),
+                       input_gradient);
   }
   Core core_;
 };

@@ -127,12 +127,16 @@ class Chain {
     });
   }
 
-  /// Back-propagates ∂L/∂(output) = g; writes the block's gradient at `grad` and, if asked, ∂L/∂x.
-  template <int K>
+  /// Back-propagates ∂L/∂(output) = g; writes the block's gradient at `grad` and, if asked, ∂L/∂x
+  /// (input_gradient: a Features<0, K>*, or std::nullptr_t when it is never asked for, which the
+  /// first layer then does not compile).
+  template <int K, class GX>
   void run_backward(const S* theta, const ForwardPass<K>& pass, const Features<num_layers, K>& g, S* grad,
-                    Features<0, K>* input_gradient) const {
+                    GX input_gradient) const {
     if constexpr (num_layers == 0) {
-      if (input_gradient) *input_gradient = g;
+      if constexpr (!std::is_null_pointer_v<GX>) {
+        if (input_gradient) *input_gradient = g;
+      }
     } else {
       backward_from<num_layers, K>(theta, pass, g, grad, input_gradient);
     }
@@ -153,9 +157,9 @@ class Chain {
     }
   }
 
-  template <int I, int K>
+  template <int I, int K, class GX>
   void backward_from(const S* theta, const ForwardPass<K>& pass, const Features<I, K>& g, S* grad,
-                     Features<0, K>* input_gradient) const {
+                     GX input_gradient) const {
     const auto& l = layer<I>();
     if constexpr (I > 1) {
       Features<I - 1, K> back(l.in_shape().size(), g.cols());

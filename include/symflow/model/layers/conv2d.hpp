@@ -13,6 +13,7 @@
 /// matrix P (im2col), then y = w P with w viewed as out × (in·K·K), row-major.
 
 #include <string>
+#include <type_traits>
 
 #include "symflow/core/config.hpp"
 #include "symflow/model/layers/dense.hpp"
@@ -111,28 +112,37 @@ struct Conv2d {
       for (Index j = 0; j < x.cols(); ++j) {
         gather(x.col(j), p);
         Eigen::Map<Eigen::Matrix<S, Dynamic, Dynamic, Eigen::RowMajor>> yj(y.col(j).data(), out_.channels, hw);
-        yj.noalias() = w * p;
+        detail::multiply(yj, w, p);
         if constexpr (has_bias) yj.colwise() += bias(theta);
       }
     }
-    template <int K, class Y, class GY>
-    void backward(const S* theta, const In<K>& x, const Y&, const Cache<K>&, const GY& gy, S* grad,
-                  In<K>* gx) const {
+    /// gx as in Dense::backward: std::nullptr_t leaves the input-gradient product out of the program.
+    template <int K, class Y, class GY, class GX>
+    void backward(const S* theta, const In<K>& x, const Y&, const Cache<K>&, const GY& gy, S* grad, GX gx) const {
+      constexpr bool may_want_gx = !std::is_null_pointer_v<GX>;
       const Index hw = out_.height * out_.width;
-      Eigen::Matrix<S, Dynamic, Dynamic> p(patch_size(), hw), gp(patch_size(), hw);
+      Eigen::Matrix<S, Dynamic, Dynamic> p(patch_size(), hw), gp, gwj(spec_.channels, patch_size());
       auto gw = weight(grad);
       gw.setZero();
       if constexpr (has_bias) bias(grad).setZero();
-      if (gx) gx->setZero(x.rows(), x.cols());
+      if constexpr (may_want_gx) {
+        if (gx) {
+          gx->setZero(x.rows(), x.cols());
+          gp.resize(patch_size(), hw);
+        }
+      }
       const auto w = weight(theta);
       for (Index j = 0; j < x.cols(); ++j) {
         Eigen::Map<const Eigen::Matrix<S, Dynamic, Dynamic, Eigen::RowMajor>> gj(gy.col(j).data(), out_.channels, hw);
         gather(x.col(j), p);
-        gw.noalias() += gj * p.transpose();
+        detail::multiply_transposed(gwj, gj, p);
+        gw += gwj;
         if constexpr (has_bias) bias(grad) += gj.rowwise().sum();
-        if (gx) {
-          gp.noalias() = w.transpose() * gj;
-          scatter(gp, gx->col(j));
+        if constexpr (may_want_gx) {
+          if (gx) {
+            detail::multiply(gp, w.transpose(), gj);
+            scatter(gp, gx->col(j));
+          }
         }
       }
     }

@@ -6,9 +6,11 @@
 /// then b.
 
 #include <string>
+#include <type_traits>
 
 #include "symflow/core/config.hpp"
 #include "symflow/model/layers/shape.hpp"
+#include "symflow/model/products.hpp"
 
 namespace symflow {
 
@@ -66,15 +68,18 @@ struct Dense {
 
     template <int K, class Y>
     void forward(const S* theta, const In<K>& x, Y& y, Cache<K>&) const {
-      y.noalias() = weight(theta) * x;
+      detail::multiply(y, weight(theta), x);
       if constexpr (has_bias) y.colwise() += bias(theta);
     }
-    template <int K, class Y, class GY>
-    void backward(const S* theta, const In<K>& x, const Y&, const Cache<K>&, const GY& gy, S* grad,
-                  In<K>* gx) const {
-      weight(grad).noalias() = gy * x.transpose();
+    /// gx: ∂L/∂x is written there unless it is null; std::nullptr_t (the first layer of a network
+    /// whose input gradient nobody asked for) leaves its product out of the program.
+    template <int K, class Y, class GY, class GX>
+    void backward(const S* theta, const In<K>& x, const Y&, const Cache<K>&, const GY& gy, S* grad, GX gx) const {
+      detail::multiply_transposed(weight(grad), gy, x);
       if constexpr (has_bias) bias(grad) = gy.rowwise().sum();
-      if (gx) gx->noalias() = weight(theta).transpose() * gy;
+      if constexpr (!std::is_null_pointer_v<GX>) {
+        if (gx) detail::multiply(*gx, weight(theta).transpose(), gy);
+      }
     }
 
    private:
