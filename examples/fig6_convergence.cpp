@@ -99,12 +99,12 @@ struct Result {
 /// Steps between progress reports.
 constexpr long report_every = 10000;
 
-/// Runs per batch: an activation's three or six runs fill three of four lanes or all of two batches
-/// (four lanes step as fast per run as eight on AVX-512, and leave less idle).
+/// Runs per batch: four lanes step as fast per run as eight on AVX-512 and leave fewer idle (an
+/// activation has three or six runs).
 constexpr int lanes = 4;
 
-/// The runs `which` of one activation (same network type and steps, each its own θ₀), in lockstep
-/// batches (symflow::run_many) on the calling thread; run i's result into results[i].
+/// The runs `which` of one activation (same network type and steps, each its own θ₀), in a lockstep
+/// batch (symflow::run_many) on the calling thread; run i's result into results[i].
 /// Scalar: float (PyTorch's default, that of --published) or double.
 template <class Scalar, class Act, class Loss>
 void train(const std::vector<Run>& runs, std::span<const std::size_t> which, const Settings& s, const Loss& loss,
@@ -295,23 +295,24 @@ static int run_example(int argc, char** argv) {
   std::cerr << "fig6_convergence: " << runs.size() << " runs of gradient descent at lr " << s.learning_rate << " on the "
             << loss_name << " loss in " << dtype << ", seed " << seed
             << (published ? "; published: PyTorch's draws, the reference code's Q in code_q0" : "") << "\n";
-  // The runs of an activation (both families) share the network type and the step count, and go
-  // through lockstep batches together; each lane follows its own run alone, so the results do not
-  // depend on the grouping nor on the number of threads. symflow::sweep runs the activations on the
-  // OpenMP threads, the costliest first so that the two cores finish together: a step of tanh or
-  // sigmoid costs about 2.5 of identity or ReLU (500 exponentials).
+  // Runs of one activation (both families) share the network type and the step count: they go
+  // through lockstep batches together, up to `lanes` at a time. Each lane follows its own run alone,
+  // so the results depend neither on the grouping nor on the number of threads. symflow::sweep runs
+  // the batches on the OpenMP threads, the costliest first so that the two cores finish together: a
+  // step of tanh or sigmoid costs about 2.5 of identity or ReLU (500 exponentials).
   std::vector<std::vector<std::size_t>> groups;
   for (std::size_t i = 0; i < runs.size(); ++i) {
     auto same = std::find_if(groups.begin(), groups.end(), [&](const auto& g) {
-      return runs[g[0]].activation == runs[i].activation && runs[g[0]].steps == runs[i].steps;
+      const Run& first = runs[g[0]];
+      return g.size() < static_cast<std::size_t>(lanes) && first.activation == runs[i].activation &&
+             first.steps == runs[i].steps;
     });
     if (same == groups.end()) groups.push_back({i});
     else same->push_back(i);
   }
   const auto cost = [&](const std::vector<std::size_t>& g) {
     const Run& run = runs[g[0]];
-    return std::ceil(static_cast<double>(g.size()) / lanes) * static_cast<double>(run.steps) *
-           (run.activation == "tanh" || run.activation == "sigmoid" ? 2.5 : 1.0);
+    return static_cast<double>(run.steps) * (run.activation == "tanh" || run.activation == "sigmoid" ? 2.5 : 1.0);
   };
   std::stable_sort(groups.begin(), groups.end(), [&](const auto& a, const auto& b) { return cost(a) > cost(b); });
   long total_steps = 0;
