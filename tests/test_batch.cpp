@@ -327,7 +327,7 @@ TEST_CASE("a lane that diverges or converges stops alone, with its single run's 
   }
 }
 
-TEST_CASE("run_many: every run in item order, padding lanes unseen, the same for one thread and two",
+TEST_CASE("run_many: every run in item order, padding lanes unseen, the same for one thread and two and for 2W lanes",
           "[batch][run_many]") {
   using P = Paper<sf::Sigmoid>;
   using Net = P::Net;
@@ -366,10 +366,16 @@ TEST_CASE("run_many: every run in item order, padding lanes unseen, the same for
   std::vector<std::vector<double>> losses_one, losses_two;
   const auto one = many(1, losses_one);
   const auto two = many(2, losses_two);
+  // Batches of 2W lanes (two SIMD packets per lane vector, or one of twice the width): a lane's
+  // arithmetic is the same whatever the width, so the same bits.
+  std::vector<Net::Params> wide = starts;
+  sf::run_many<2 * W>(std::span<const sf::GradientDescent>(methods), std::span<const P::Obj>(objectives),
+                      std::span<Net::Params>(wide), stop, [](std::size_t) { return [](const sf::LaneSnapshot<Net, 2 * W>&) {}; });
   for (int i = 0; i < runs; ++i) {
     const auto u = static_cast<std::size_t>(i);
     INFO("run " << i);
     CHECK(one[u] == two[u]);
+    CHECK(wide[u] == one[u]);
     CHECK(losses_one[u] == losses_two[u]);
     REQUIRE(losses_one[u].size() == 202);  // 201 points and the norm of the last θ
     Net::Params p = starts[u];
