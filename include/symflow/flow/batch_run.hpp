@@ -22,7 +22,6 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <optional>
 #include <span>
 #include <type_traits>
 #include <utility>
@@ -57,20 +56,9 @@ struct BatchSnapshot {
   const Params& gradient;
   std::array<bool, W> running;
   std::array<bool, W> last;
-  using Sums = Eigen::Array<accumulator_t<typename Net::Scalar>, W, 1>;
-  /// ‖∇L‖² of every lane in accumulator_t (double for float), lane-parallel (four interleaved
-  /// partial sums over the entries, as lane_sum), computed at the first call at this point and
-  /// kept for the other lanes' observers.
-  const Sums& gradient_squared_norms() const {
-    if (!squared_norms) {
-      squared_norms.emplace();
-      detail::lane_sum<W>(squared_norms->data(), gradient.data(), gradient.size(),
-                          [](const auto& g) { return g.template cast<accumulator_t<typename Net::Scalar>>().square(); });
-    }
-    return *squared_norms;
-  }
-  /// Filled by gradient_squared_norms().
-  mutable std::optional<Sums> squared_norms{};
+  /// ‖∇L‖² of every lane in accumulator_t (double for float), summed in the pass that checks ∇L
+  /// for finiteness (four interleaved partial sums over the entries, as lane_sum).
+  const Eigen::Array<accumulator_t<typename Net::Scalar>, W, 1>& gradient_squared_norms;
 };
 
 /// One run's point inside a batch, for per-run observers (run_many): the step, time, loss and
@@ -89,8 +77,8 @@ struct LaneSnapshot {
   Params theta() const { return batch.theta.lane(lane); }
   /// ∇L of this run (gathers d entries).
   Params gradient() const { return batch.gradient.lane(lane); }
-  /// ‖∇L‖² of this run (batch.gradient_squared_norms(): one lane-parallel pass for all lanes).
-  accumulator_t<Scalar> gradient_squared_norm() const { return batch.gradient_squared_norms()[lane]; }
+  /// ‖∇L‖² of this run (batch.gradient_squared_norms: one lane-parallel pass for all lanes).
+  accumulator_t<Scalar> gradient_squared_norm() const { return batch.gradient_squared_norms[lane]; }
 };
 
 namespace detail {
@@ -131,6 +119,38 @@ std::array<bool, W> finite_lanes(const Eigen::Array<S, W, Dynamic>& x) {
   lane_sum<W>(acc, x.data(), x.cols(), [](const auto& v) { return v * S(0); });
   std::array<bool, W> out;
   for (int l = 0; l < W; ++l) out[static_cast<std::size_t>(l)] = acc[l] == S(0);
+  return out;
+}
+
+/// finite_lanes(x), and in the same pass Σ_i x_i² of every lane in accumulator_t into `squares`
+/// (each with lane_sum's four interleaved partial sums, so the same numbers as lane_sum gives).
+template <int W, class S>
+std::array<bool, W> finite_lanes(const Eigen::Array<S, W, Dynamic>& x, Eigen::Array<accumulator_t<S>, W, 1>& squares) {
+  using A = accumulator_t<S>;
+  using V = LaneVector<S, W>;
+  using VA = LaneVector<A, W>;
+  V z0 = V::Zero(), z1 = V::Zero(), z2 = V::Zero(), z3 = V::Zero();
+  VA q0 = VA::Zero(), q1 = VA::Zero(), q2 = VA::Zero(), q3 = VA::Zero();
+  const auto add = [&](Index i, V& z, VA& q) {
+    const auto xi = lanes_at<W>(x.data() + i * W);
+    z += xi * S(0);
+    q += xi.template cast<A>().square();
+  };
+  const Index count = x.cols();
+  Index i = 0;
+  for (; i + 4 <= count; i += 4) {
+    add(i, z0, q0);
+    add(i + 1, z1, q1);
+    add(i + 2, z2, q2);
+    add(i + 3, z3, q3);
+  }
+  if (i < count) add(i++, z0, q0);
+  if (i < count) add(i++, z1, q1);
+  if (i < count) add(i, z2, q2);
+  squares = (q0 + q1) + (q2 + q3);
+  const V zero = (z0 + z1) + (z2 + z3);
+  std::array<bool, W> out;
+  for (int l = 0; l < W; ++l) out[static_cast<std::size_t>(l)] = zero[l] == S(0);
   return out;
 }
 
@@ -318,7 +338,8 @@ std::array<RunStatus<typename Obj::Scalar>, W> run_batch(const std::array<Method
   for (Index step = 0;; ++step) {
     std::array<bool, W> last{};
     bool any = false;
-    const std::array<bool, W> grad_finite = detail::finite_lanes(grad.storage());
+    Eigen::Array<accumulator_t<Scalar>, W, 1> grad_norms;
+    const std::array<bool, W> grad_finite = detail::finite_lanes(grad.storage(), grad_norms);
     const bool wall_over = wall_timed && std::chrono::duration<double>(std::chrono::steady_clock::now() - clock_start).count() >=
                                              stop.max_seconds;
     for (int l = 0; l < W; ++l) {
@@ -377,7 +398,7 @@ std::array<RunStatus<typename Obj::Scalar>, W> run_batch(const std::array<Method
     // 3. Observers.
     std::array<bool, W> asked_to_stop{};
     if constexpr (sizeof...(Observers) > 0) {
-      const BatchSnapshot<Net, W> snapshot{step, time, theta, loss, grad, running, last};
+      const BatchSnapshot<Net, W> snapshot{step, time, theta, loss, grad, running, last, grad_norms};
       const auto ask = [&](auto& observer) {
         const std::array<bool, W> stop_lanes = detail::notify_batch<W>(observer, snapshot);
         for (std::size_t u = 0; u < W; ++u) asked_to_stop[u] = asked_to_stop[u] || stop_lanes[u];
