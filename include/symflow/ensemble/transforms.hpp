@@ -40,9 +40,9 @@
 #include <vector>
 
 #include <Eigen/LU>
-#include <unsupported/Eigen/MatrixFunctions>
 
 #include "symflow/core/config.hpp"
+#include "symflow/core/matrix_functions.hpp"
 #include "symflow/ensemble/last_layers.hpp"
 #include "symflow/ensemble/last_layers_ensemble.hpp"
 #include "symflow/group/pinv_action.hpp"
@@ -97,7 +97,7 @@ typename Derived::PlainObject group_element(const Eigen::MatrixBase<Derived>& m,
   if (epsilon == 0) return identity;
   const Matrix em = S(epsilon) * m;
   if (curve == GroupCurve::linear) return identity + em;
-  return em.exp();
+  return detail::matrix_exp(em);
 }
 
 /// P_ε = (I + (ε/2)(I + S)) / (1 + ε) for a permutation matrix S.

@@ -15,6 +15,7 @@
 #include <Eigen/LU>
 
 #include "symflow/core/config.hpp"
+#include "symflow/core/matrix_functions.hpp"
 #include "symflow/group/equivariance.hpp"
 #include "symflow/group/lie_algebra.hpp"
 #include "symflow/group/linear_action.hpp"
@@ -47,7 +48,7 @@ class GeneralLinearGroup {
   Group compose(const Group& a, const Group& b) const { return a * b; }
   Group inverse(const Group& g) const {
     check_square("group element g", g);
-    return g.inverse();
+    return detail::matrix_inverse(g);
   }
   Group transpose(const Group& g) const { return g.transpose(); }
   /// π(g) = g.
@@ -57,9 +58,10 @@ class GeneralLinearGroup {
 
   /// The LU factors of gᵀ (W_{i+1} g⁻¹ is solved with them rather than forming g⁻¹), after checking
   /// that g is square and invertible to working precision.
-  Eigen::PartialPivLU<Group> check_group(const Group& g) const {
+  /// (At run-time size whatever h is: see symflow/core/matrix_functions.hpp.)
+  Eigen::PartialPivLU<detail::RuntimeSquare<Group>> check_group(const Group& g) const {
     check_square("group element g", g);
-    const Eigen::PartialPivLU<Group> lu(g.transpose());  // gᵀ = P⁻¹LU
+    const auto lu = detail::lu_factorization(g.transpose());  // gᵀ = P⁻¹LU
     // Eigen's rcond estimate misses exactly zero pivots, so the pivots are checked as well.
     const auto pivots = lu.matrixLU().diagonal().cwiseAbs();
     const Scalar pivot_ratio = pivots.minCoeff() / pivots.maxCoeff();
@@ -77,7 +79,7 @@ class GeneralLinearGroup {
   /// X ← g X (Eigen evaluates a product into a temporary before assigning it).
   template <class X> void act_rows(const Group& g, X& x) const { x = g * x; }
   /// U ← U g⁻¹ = (g⁻ᵀ Uᵀ)ᵀ, from the LU factors of gᵀ.
-  template <class U> void act_columns(const Eigen::PartialPivLU<Group>& lu, U& u) const {
+  template <class U> void act_columns(const Eigen::PartialPivLU<detail::RuntimeSquare<Group>>& lu, U& u) const {
     const typename U::PlainObject ug = lu.solve(u.transpose()).transpose();
     u = ug;
   }

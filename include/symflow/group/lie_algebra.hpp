@@ -20,10 +20,9 @@
 #include <string>
 
 #include <Eigen/Core>
-#include <Eigen/LU>
-#include <unsupported/Eigen/MatrixFunctions>
 
 #include "symflow/core/config.hpp"
+#include "symflow/core/matrix_functions.hpp"
 
 namespace symflow {
 
@@ -160,7 +159,7 @@ class GeneralLinearAlgebra {
   /// reciprocal condition estimate both being above tol.
   bool group_contains(const GroupElement& g, Scalar tol = Eigen::NumTraits<Scalar>::epsilon()) const {
     if (g.rows() != h_ || g.cols() != h_ || !g.allFinite()) return false;
-    const Eigen::PartialPivLU<GroupElement> lu(g);
+    const auto lu = detail::lu_factorization(g);
     const auto pivots = lu.matrixLU().diagonal().cwiseAbs();
     return pivots.minCoeff() > tol * pivots.maxCoeff() && lu.rcond() > tol;
   }
@@ -194,7 +193,7 @@ class GeneralLinearAlgebra {
       g.diagonal().array() += c;
       return exp(tau) * g;
     }
-    return GroupElement(m.exp());
+    return detail::matrix_exp(m);
   }
 
  private:
@@ -376,7 +375,7 @@ class OrthogonalAlgebra {
       g.diagonal().array() += Scalar(1);
       return g;
     }
-    return GroupElement(m.exp());
+    return detail::matrix_exp(m);
   }
 
  private:

@@ -36,6 +36,7 @@
 
 #include "symflow/core/config.hpp"
 #include "symflow/core/dual.hpp"
+#include "symflow/core/matrix_functions.hpp"
 #include "symflow/group/detail/hidden_layer.hpp"
 #include "symflow/group/lie_algebra.hpp"
 #include "symflow/model/activation.hpp"
@@ -300,7 +301,7 @@ class PseudoinverseAction : public detail::HiddenLayer<Model, Layer> {
   Group compose(const Group& a, const Group& b) const { return a * b; }
   Group inverse(const Group& g) const {
     this->check_square("group element g", g);
-    return g.inverse();
+    return detail::matrix_inverse(g);
   }
   Group exp(const Algebra& m) const { return algebra_.exp(m); }
 

@@ -11,8 +11,7 @@
 /// | ScaleJunctionAction<Net,I>   | c ∈ (R>0)^{groups}       | group k of [W_I b_I] ← c_k ·                        | m_k · group k |
 /// | TranslationAction<Net,I>     | (u, β) ∈ R^{in} × R      | W_I ← W_I + 1uᵀ, b_I ← b_I + β1 (additive group)    | (1uᵀ, β1), independent of θ |
 
-#include <unsupported/Eigen/MatrixFunctions>
-
+#include "symflow/core/matrix_functions.hpp"
 #include "symflow/junction/quantities.hpp"
 
 namespace symflow {
@@ -166,13 +165,13 @@ class LinearJunctionAction {
   detail::CoordinateAlgebra<Algebra> algebra() const { return {quantity_.units(), quantity_.units()}; }
   Group identity() const { return Group::Identity(quantity_.units(), quantity_.units()); }
   Group compose(const Group& a, const Group& b) const { return a * b; }
-  Group inverse(const Group& g) const { return g.inverse(); }
-  Group exp(const Algebra& m) const { return m.exp(); }
+  Group inverse(const Group& g) const { return detail::matrix_inverse(g); }
+  Group exp(const Algebra& m) const { return detail::matrix_exp(m); }
 
   Params act(const Group& g, const Params& theta) const {
     const auto& net = model();
     return detail::act_on_junction(net.template layer<I>(), net.offset(I), net.template layer<I + 2>(), net.offset(I + 2),
-                                   theta, g, g.inverse().eval());
+                                   theta, g, detail::matrix_inverse(g));
   }
   Params generator(const Algebra& m, const Params& theta) const {
     const auto& net = model();
