@@ -1,7 +1,8 @@
 // Specification of lockstep batches: W independent runs in SIMD lanes follow, lane by lane, the
-// runs that symflow::run makes one at a time (θ, loss and conserved quantity at every step, to
-// 1e-13 relative in double); a run that diverges or converges stops alone, with the reason and
-// step its single run reports; run_many returns every run in item order for every thread count.
+// runs that symflow::run makes one at a time (θ and conserved quantity at every step to 1e-13
+// relative in double, the loss to the rounding of the predictions); a run that diverges or
+// converges stops alone, with the reason and step its single run reports; run_many returns every
+// run in item order for every thread count.
 #include "support.hpp"
 
 #include <algorithm>
@@ -43,17 +44,17 @@ double relative_gap(const A& a, const B& b) {
   return (a.template cast<double>() - b.template cast<double>()).cwiseAbs().maxCoeff() / scale;
 }
 
-/// One run's record: loss and Q at every step, final θ and status.
+/// One run's record: loss and Q at every step (and ‖F‖_F of the predictions), final θ and status.
 template <class Net>
 struct Record {
-  std::vector<double> loss, q, q_scale;
+  std::vector<double> loss, q, q_scale, f_norm;
   typename Net::Params theta;
   sf::RunStatus<typename Net::Scalar> status;
 };
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("each lane follows its single run: θ, loss and Q at every step to 1e-13 over 1000 steps",
+TEMPLATE_TEST_CASE("each lane follows its single run over 1000 steps: θ and Q to 1e-13, the loss to 16 roundings of F",
                    "[batch][trajectory]", sf::Identity, sf::ReLU, sf::Tanh, sf::Sigmoid) {
   using P = Paper<TestType>;
   using Net = typename P::Net;
@@ -82,6 +83,7 @@ TEMPLATE_TEST_CASE("each lane follows its single run: θ, loss and Q at every st
                            r.loss.push_back(s.loss);
                            r.q.push_back(quantity.value(s.theta));
                            r.q_scale.push_back(terms.outgoing(s.theta) + std::abs(terms.incoming(s.theta)));
+                           r.f_norm.push_back(net.forward(s.theta, P::X::Identity()).norm());
                          });
     }
     // In lanes.
@@ -96,6 +98,16 @@ TEMPLATE_TEST_CASE("each lane follows its single run: θ, loss and Q at every st
         lanes[static_cast<std::size_t>(l)].q.push_back(q[static_cast<std::size_t>(l)]);
       }
     });
+    // The loss L = ‖Y − F‖²/N (N = m·k entries) of a lane and of its run differ by the rounding of
+    // F (the products summed in other orders, θ itself within a few roundings): a perturbation δF
+    // moves L by (2/N)⟨Y − F, δF⟩ + ‖δF‖²/N, and ‖δF‖ ≤ c·ε‖F‖, so
+    //   |ΔL| ≤ c·ε·((2/N)‖F‖‖Y − F‖ + L),
+    // the last term for the rounding of L's own sum. Near interpolation Y − F is a small residual
+    // and L its square, so the gap relative to L grows like ‖F‖/‖Y − F‖: relative error of L is the
+    // wrong measure there. c = 16: the worst lane needs 3.6 (AVX-512, W = 8, FMAs contracted); a
+    // lane started from θ_0(1 + 1e-10), or with its learning rate times 1 + 1e-10, needs 1e5 to 3e5.
+    constexpr double loss_roundings = 16;
+    constexpr double N = m * n;
     double worst_theta = 0, worst_loss = 0, worst_q = 0;
     for (int l = 0; l < W; ++l) {
       const auto u = static_cast<std::size_t>(l);
@@ -106,13 +118,16 @@ TEMPLATE_TEST_CASE("each lane follows its single run: θ, loss and Q at every st
       REQUIRE(lanes[u].loss.size() == single[u].loss.size());
       worst_theta = std::max(worst_theta, relative_gap(theta.lane(l), single[u].theta));
       for (std::size_t t = 0; t < single[u].loss.size(); ++t) {
-        worst_loss = std::max(worst_loss, std::abs(lanes[u].loss[t] - single[u].loss[t]) / single[u].loss[t]);
+        const double loss = single[u].loss[t], residual = std::sqrt(N * loss);
+        const double unit = std::numeric_limits<double>::epsilon() * (2 / N * single[u].f_norm[t] * residual + loss);
+        worst_loss = std::max(worst_loss, std::abs(lanes[u].loss[t] - loss) / unit);
         worst_q = std::max(worst_q, std::abs(lanes[u].q[t] - single[u].q[t]) / single[u].q_scale[t]);
       }
     }
-    INFO("worst relative gaps over the lanes and steps: θ " << worst_theta << ", loss " << worst_loss << ", Q " << worst_q);
+    INFO("worst over the lanes and steps: θ relative gap " << worst_theta << ", loss gap in units of ε((2/N)‖F‖‖Y − F‖ + L) "
+                                                               << worst_loss << ", Q relative gap " << worst_q);
     CHECK(worst_theta <= 1e-13);
-    CHECK(worst_loss <= 1e-13);
+    CHECK(worst_loss <= loss_roundings);
     CHECK(worst_q <= 1e-13);
   }
 }
