@@ -22,6 +22,7 @@
 /// same layers) and the Hessian come from Objective as for Sequential.
 
 #include <string>
+#include <concepts>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -51,7 +52,9 @@ using RuntimeLayer = std::variant<DenseLayer, DenseWithBiasLayer, Conv2dLayer, C
                                   Identity, ReLU, LeakyReLU, Homogeneous, Tanh, Sigmoid>;
 
 /// The name of a layer's kind: dense, dense_with_bias, conv2d, layer_norm, relu, … (its type's name()).
-inline std::string layer_name(const RuntimeLayer& layer) {
+/// (A template only so that files that never call it do not compile the visit over every kind.)
+template <std::same_as<RuntimeLayer> Layer>
+std::string layer_name(const Layer& layer) {
   return std::visit([](const auto& l) { return l.name(); }, layer);
 }
 
