@@ -38,19 +38,6 @@ ConservationLawOptions options_from(int depth, double threshold, int patience, s
   return o;
 }
 
-/// Rows: the gradient at θ of each entry of q (exact: one directional derivative per coordinate).
-template <class Q>
-Eigen::MatrixXd entry_gradients(const Q& q, const Vector<double>& theta) {
-  Eigen::MatrixXd rows(q.rows() * q.cols(), theta.size());
-  Vector<double> e = Vector<double>::Zero(theta.size());
-  for (Index i = 0; i < theta.size(); ++i) {
-    e[i] = 1;
-    rows.col(i) = Eigen::MatrixXd(q.derivative(theta, e)).reshaped();
-    e[i] = 0;
-  }
-  return rows;
-}
-
 /// The rows: gradients at θ of every entry of each junction's or eq. (48)'s quantity, or the rows
 /// of a 2-D array given directly.
 Eigen::MatrixXd quantity_gradients(const py::list& quantities, const Vector<double>& theta) {
@@ -58,9 +45,9 @@ Eigen::MatrixXd quantity_gradients(const py::list& quantities, const Vector<doub
   for (py::handle q : quantities) {
     Eigen::MatrixXd rows;
     if (py::isinstance<RuntimeJunction<double>>(q)) {
-      rows = entry_gradients(py::cast<const RuntimeJunction<double>&>(q), theta);
+      rows = detail::quantity_gradients(py::cast<const RuntimeJunction<double>&>(q), theta);
     } else if (py::isinstance<RuntimeElementwiseQuantity<double>>(q)) {
-      rows = entry_gradients(py::cast<const RuntimeElementwiseQuantity<double>&>(q), theta);
+      rows = detail::quantity_gradients(py::cast<const RuntimeElementwiseQuantity<double>&>(q), theta);
     } else if (py::isinstance<py::array>(q)) {
       rows = to_matrix<double>(q, "a quantity's gradients", "a 2-D array (entries, d): one gradient per row");
     } else {
