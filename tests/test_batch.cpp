@@ -9,6 +9,7 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <random>
 #include <vector>
 
 #include <symflow/conserved/batch_quantity.hpp>
@@ -437,6 +438,87 @@ TEST_CASE("conserved quantities in lanes equal each lane's q.value", "[batch][qu
   check(sf::ReLU{});
   check(sf::Tanh{});
   check(sf::Sigmoid{});
+}
+
+namespace {
+
+/// Largest |got − ref|/|ref| over the entries, in units of ε/2 of S, against a long-double reference.
+template <class S, class Reference>
+double max_ulps(const Eigen::Array<S, Eigen::Dynamic, 1>& z, const Eigen::Array<S, Eigen::Dynamic, 1>& got,
+                const Reference& reference) {
+  double worst = 0;
+  for (sf::Index i = 0; i < z.size(); ++i) {
+    const long double ref = reference(static_cast<long double>(z[i]));
+    if (ref == 0) {
+      CHECK(got[i] == 0);
+      continue;
+    }
+    const double err = static_cast<double>(std::abs((static_cast<long double>(got[i]) - ref) / ref));
+    worst = std::max(worst, err / (0.5 * static_cast<double>(std::numeric_limits<S>::epsilon())));
+  }
+  return worst;
+}
+
+/// `count` arguments uniform in [−r, r] (packets with every entry small, the lanes' fast branches),
+/// then `count` log-uniform ones from 1e-6 to 40 of either sign (packets mixing both branches).
+template <class S>
+Eigen::Array<S, Eigen::Dynamic, 1> lane_arguments(std::mt19937_64& rng, double r, sf::Index count) {
+  std::uniform_real_distribution<double> small(-r, r), exponent(-6.0, std::log10(40.0));
+  std::bernoulli_distribution negative(0.5);
+  Eigen::Array<S, Eigen::Dynamic, 1> z(2 * count);
+  for (sf::Index i = 0; i < count; ++i) z[i] = static_cast<S>(small(rng));
+  for (sf::Index i = count; i < 2 * count; ++i) {
+    const double magnitude = std::pow(10.0, exponent(rng));
+    z[i] = static_cast<S>(negative(rng) ? -magnitude : magnitude);
+  }
+  return z;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("the lanes' kernels: tanh as Tanh's kernel, the logistic function and Φ of eq. (48) to a few ulps",
+                   "[batch][kernels]", float, double) {
+  using S = TestType;
+  using Array = Eigen::Array<S, Eigen::Dynamic, 1>;
+  auto rng = st::rng_for(3);
+  // 4096 + 3 entries: whole packets, and a scalar remainder.
+  Array z = lane_arguments<S>(rng, 0.625, 2048);
+  z.conservativeResize(z.size() + 3);
+  z.tail(3) << S(0.625), -std::nextafter(S(0.625), S(1)), S(1e-30);
+  // tanh: the packets that skip the exponential give Tanh's values exactly.
+  const Array t = z.unaryExpr(sf::detail::TanhLaneKernel<S>{});
+  CHECK((t == sf::Tanh{}.values(z)).all());
+  // σ: ½ + ½ tanh(z/2) for packets within |z| ≤ 1.25, Sigmoid's kernel otherwise.
+  Array zs = lane_arguments<S>(rng, 1.25, 2048);
+  zs.conservativeResize(zs.size() + 3);
+  zs.tail(3) << S(1.25), -S(1.25), -std::nextafter(S(1.25), S(2));
+  const Array sigma = zs.unaryExpr(sf::detail::SigmoidLaneKernel<S>{});
+  CHECK(max_ulps<S>(zs, sigma, [](long double x) { return 1.0L / (1.0L + std::exp(-x)); }) <= 4.0);
+  // Φ(v) = ½ sinh²v and v + e^v − 1: power series within |v| ≤ ½, the closed forms otherwise.
+  Array v = lane_arguments<S>(rng, 0.5, 2048);
+  v.conservativeResize(v.size() + 3);
+  v.tail(3) << S(0.5), -std::nextafter(S(0.5), S(1)), S(0);
+  const Array phi_tanh = v.unaryExpr(sf::detail::PotentialLaneKernel<S, true>{});
+  const Array phi_logistic = v.unaryExpr(sf::detail::PotentialLaneKernel<S, false>{});
+  const auto half_sinh_squared = [](long double x) { const long double sh = std::sinh(x); return sh * sh / 2; };
+  const auto logistic_potential = [](long double x) { return x + std::expm1(x); };
+  // The power series (the first 2048 entries) and the closed forms (the rest, and the tail).
+  const Array vs = v.head(2048), ps_tanh = phi_tanh.head(2048), ps_logistic = phi_logistic.head(2048);
+  const double series_tanh = max_ulps<S>(vs, ps_tanh, half_sinh_squared);
+  const double series_logistic = max_ulps<S>(vs, ps_logistic, logistic_potential);
+  const double all_tanh = max_ulps<S>(v, phi_tanh, half_sinh_squared);
+  const double all_logistic = max_ulps<S>(v, phi_logistic, logistic_potential);
+  INFO("Φ in units of ε/2, power series: tanh " << series_tanh << ", logistic " << series_logistic
+                                                << "; all: tanh " << all_tanh << ", logistic " << all_logistic);
+  CHECK(series_tanh <= 4.0);
+  CHECK(series_logistic <= 4.0);
+  CHECK(all_tanh <= 12.0);
+  CHECK(all_logistic <= 12.0);
+  // NaN stays NaN on both branches.
+  const Eigen::Array<S, 8, 1> nan = Eigen::Array<S, 8, 1>::Constant(std::numeric_limits<S>::quiet_NaN());
+  CHECK(nan.unaryExpr(sf::detail::SigmoidLaneKernel<S>{}).isNaN().all());
+  CHECK(nan.unaryExpr(sf::detail::PotentialLaneKernel<S, true>{}).isNaN().all());
+  CHECK(nan.unaryExpr(sf::detail::PotentialLaneKernel<S, false>{}).isNaN().all());
 }
 
 TEST_CASE("batches reject wrong sizes with the numbers seen", "[batch][errors]") {

@@ -11,13 +11,15 @@
 ///    ‖W_1‖²_F − ‖W_2‖²_F (eq. 27 traced);
 ///  - eq. (48) summed over the hidden units, summed(ElementwiseQuantity<Net>):
 ///    ½‖W_2‖²_F − Σ_kj Φ_σ(W_1[k, j]) for identity, (leaky) ReLU, homogeneous, tanh and sigmoid,
-///    with the same Φ as ElementwiseQuantity (tanh and sigmoid through the SIMD e^x − 1).
+///    with the same Φ as ElementwiseQuantity (tanh and sigmoid by power series for packets of
+///    weights within |v| ≤ ½, through the SIMD e^x − 1 otherwise).
 /// They agree with q.value(θ_l) to rounding (the single-run sums use other orders); the tests hold
 /// them to 1e-13 of the magnitude of the two sums in double.
 
 #include <algorithm>
 #include <array>
 #include <type_traits>
+#include <utility>
 
 #include "symflow/conserved/elementwise_quantity.hpp"
 #include "symflow/conserved/layer_imbalance.hpp"
@@ -37,6 +39,86 @@ Eigen::Array<accumulator_t<typename Net::Scalar>, W, 1> lane_sum(const BatchPara
   detail::lane_sum<W>(sum.data(), theta.data() + first * W, count, std::forward<F>(f));
   return sum;
 }
+
+/// p(x) = Σ_{i<K} c_i x^i, a packet (or a scalar) at a time, as E(x²) + x·O(x²): two Horner chains
+/// of half the length over the even and the odd coefficients, unrolled, whose multiply-adds overlap.
+template <class S, class Packet, std::size_t K>
+EIGEN_STRONG_INLINE Packet power_series(const std::array<double, K>& c, const Packet& x) {
+  static_assert(K >= 2);
+  using namespace Eigen::internal;
+  constexpr std::size_t ne = (K + 1) / 2, no = K / 2;
+  const Packet x2 = pmul(x, x);
+  Packet even = pset1<Packet>(S(c[2 * (ne - 1)])), odd = pset1<Packet>(S(c[2 * no - 1]));
+  [&]<std::size_t... j>(std::index_sequence<j...>) {
+    ((even = pmadd(even, x2, pset1<Packet>(S(c[2 * (ne - 2 - j)])))), ...);
+  }(std::make_index_sequence<ne - 1>{});
+  [&]<std::size_t... j>(std::index_sequence<j...>) {
+    ((odd = pmadd(odd, x2, pset1<Packet>(S(c[2 * (no - 2 - j) + 1])))), ...);
+  }(std::make_index_sequence<no - 1>{});
+  return pmadd(odd, x, even);
+}
+
+/// Φ of tanh and of the logistic function (eq. 48) for the lanes' sums, a packet at a time. A
+/// packet whose entries all lie within |v| ≤ ½ takes a power series (no exponential, no division):
+/// tanh Φ(v) = ½ sinh²v = (cosh 2v − 1)/4 = Σ_{k≥1} 4^{k−1} s^k/(2k)! with s = v², all terms
+/// positive, k ≤ 9 in double (the rest below 1e-18 Φ) and k ≤ 5 in float (below 5e-9 Φ); logistic
+/// Φ(v) = v + e^v − 1 = 2v + Σ_{k≥2} v^k/k!, k ≤ 15 in double (the rest below 1e-18 |Φ|) and k ≤ 8
+/// in float (below 1e-8 |Φ|). Other packets take the closed forms of Tanh::potentials and
+/// Sigmoid::potentials through the SIMD e^x − 1.
+template <class S, bool IsTanh>
+struct PotentialLaneKernel {
+  static constexpr bool single = std::is_same_v<S, float>;
+  static constexpr std::array<double, single ? 5 : 9> tanh_series = [] {
+    std::array<double, single ? 5 : 9> c{};
+    long double term = 0.5L;  // 4^{k−1}/(2k)! at k = 1
+    for (std::size_t k = 1; k <= c.size(); ++k) {
+      c[k - 1] = static_cast<double>(term);
+      term *= 4.0L / ((2.0L * static_cast<long double>(k) + 1) * (2.0L * static_cast<long double>(k) + 2));
+    }
+    return c;
+  }();
+  static constexpr std::array<double, single ? 8 : 15> logistic_series = [] {
+    std::array<double, single ? 8 : 15> c{};  // c_i multiplies v^{i+1}
+    long double term = 1;
+    for (std::size_t k = 1; k <= c.size(); ++k) {
+      term /= static_cast<long double>(k);
+      c[k - 1] = static_cast<double>(term);
+    }
+    c[0] = 2;  // v + (e^v − 1) = 2v + v²/2 + …
+    return c;
+  }();
+  S operator()(const S& v) const {
+    using std::abs;
+    if (abs(v) <= S(0.5)) return IsTanh ? v * v * power_series<S>(tanh_series, v * v) : v * power_series<S>(logistic_series, v);
+    const Expm1Kernel<S> expm1;
+    if constexpr (IsTanh) {
+      const S e = expm1(abs(v)), t = e * (e + S(2)) / (e + S(1));
+      return S(0.125) * (t * t);
+    } else {
+      return v + expm1(v);
+    }
+  }
+  template <class Packet>
+  EIGEN_STRONG_INLINE Packet packetOp(const Packet& v) const {
+    using namespace Eigen::internal;
+    if (!any_set(pcmp_lt(pset1<Packet>(S(0.5)), pabs(v)))) {
+      if constexpr (IsTanh) {
+        const Packet s = pmul(v, v);
+        return pmul(s, power_series<S>(tanh_series, s));
+      } else {
+        return pmul(v, power_series<S>(logistic_series, v));
+      }
+    }
+    const Expm1Kernel<S> expm1;
+    if constexpr (IsTanh) {
+      const Packet e = expm1.packetOp(pabs(v));
+      const Packet t = pdiv(pmul(e, padd(e, pset1<Packet>(S(2)))), padd(e, pset1<Packet>(S(1))));
+      return pmul(pset1<Packet>(S(0.125)), pmul(t, t));
+    } else {
+      return padd(v, expm1.packetOp(v));
+    }
+  }
+};
 
 template <class Q>
 inline constexpr bool lane_parallel_elementwise_v = false;
@@ -77,8 +159,8 @@ std::array<typename Q::Value, W> lane_values(const Q& q, const BatchParams<Net, 
     } else if constexpr (std::is_same_v<Act, Homogeneous>) {
       incoming = (A(0.5) / A(net.activation().alpha)) * detail::lane_sum(theta, first, count, positive_square);
     } else {
-      // Φ a chunk of entries at a time through the SIMD e^x − 1, as ElementwiseQuantity: tanh
-      // Φ(v) = ½ sinh²|v| with sinh a = e(e + 2)/(2(e + 1)), e = e^a − 1; sigmoid Φ(v) = v + e^v − 1.
+      // Φ a chunk of entries at a time (PotentialLaneKernel: power series for small weights, else
+      // as ElementwiseQuantity through the SIMD e^x − 1).
       constexpr int chunk = 16;
       Eigen::Array<S, chunk * W, 1> phi;
       incoming.setZero();
@@ -86,12 +168,7 @@ std::array<typename Q::Value, W> lane_values(const Q& q, const BatchParams<Net, 
         const Index len = std::min<Index>(chunk, count - i);
         const Eigen::Map<const Eigen::Array<S, Dynamic, 1>> x(theta.data() + (first + i) * W, len * W);
         auto e = phi.head(len * W);
-        if constexpr (std::is_same_v<Act, Tanh>) {
-          e = x.abs().unaryExpr(detail::Expm1Kernel<S>{});
-          e = S(0.125) * (e * (e + S(2)) / (e + S(1))).square();
-        } else {
-          e = x + x.unaryExpr(detail::Expm1Kernel<S>{});
-        }
+        e = x.unaryExpr(detail::PotentialLaneKernel<S, std::is_same_v<Act, Tanh>>{});
         A part[W];
         detail::lane_sum<W>(part, phi.data(), len, [](const auto& v) { return v.template cast<A>(); });
         for (int l = 0; l < W; ++l) incoming[l] += part[l];
@@ -105,3 +182,8 @@ std::array<typename Q::Value, W> lane_values(const Q& q, const BatchParams<Net, 
 }
 
 }  // namespace symflow
+
+namespace Eigen::internal {
+template <class S, bool IsTanh>
+struct functor_traits<symflow::detail::PotentialLaneKernel<S, IsTanh>> : functor_traits<symflow::detail::Expm1Kernel<S>> {};
+}  // namespace Eigen::internal

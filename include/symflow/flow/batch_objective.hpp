@@ -355,6 +355,12 @@ class BatchObjective {
         const P z = ploadu<P>(in + i);
         pstoreu(out + i, pselect(pcmp_lt(z, zero), zero, z));
       }
+    } else if constexpr (std::is_same_v<Act, Tanh> && detail::simd_real_v<Scalar>) {
+      // Tanh's kernel, skipping the exponential in packets of small pre-activations: the same values.
+      detail::for_lane_chunks<W>(count, out, in, [](auto o, auto z) { o = z.unaryExpr(detail::TanhLaneKernel<Scalar>{}); });
+    } else if constexpr (std::is_same_v<Act, Sigmoid> && detail::simd_real_v<Scalar>) {
+      // σ = ½ + ½ tanh(z/2) by tanh's rational branch in packets of small pre-activations.
+      detail::for_lane_chunks<W>(count, out, in, [](auto o, auto z) { o = z.unaryExpr(detail::SigmoidLaneKernel<Scalar>{}); });
     } else {
       detail::for_lane_chunks<W>(count, out, in, [&](auto o, auto z) { detail::assign_values(act, o, z); });
     }
