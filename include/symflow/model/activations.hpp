@@ -104,20 +104,23 @@ struct SigmoidKernel {
 };
 
 /// Whether any entry of a comparison mask (pcmp_*) is set: a sign-bit mask for double packets,
-/// where Eigen's predux_any adds the entries up.
+/// where Eigen's predux_any adds the entries up. (The packet is recognised by its scalar and size:
+/// naming the intrinsic types in a template argument drops their attributes, -Wignored-attributes.)
 template <class Packet>
 inline bool any_set(const Packet& mask) {
   using namespace Eigen::internal;
+  constexpr int size = unpacket_traits<Packet>::size;
+  if constexpr (std::is_same_v<typename unpacket_traits<Packet>::type, double>) {
 #if defined(EIGEN_VECTORIZE_AVX512)
-  if constexpr (std::is_same_v<Packet, Packet8d>)
-    return _mm512_test_epi64_mask(_mm512_castpd_si512(mask), _mm512_castpd_si512(mask)) != 0;
+    if constexpr (size == 8) return _mm512_test_epi64_mask(_mm512_castpd_si512(mask), _mm512_castpd_si512(mask)) != 0;
 #endif
 #if defined(EIGEN_VECTORIZE_AVX)
-  if constexpr (std::is_same_v<Packet, Packet4d>) return _mm256_movemask_pd(mask) != 0;
+    if constexpr (size == 4) return _mm256_movemask_pd(mask) != 0;
 #endif
 #if defined(EIGEN_VECTORIZE_SSE2)
-  if constexpr (std::is_same_v<Packet, Packet2d>) return _mm_movemask_pd(mask) != 0;
+    if constexpr (size == 2) return _mm_movemask_pd(mask) != 0;
 #endif
+  }
   return predux_any(mask);
 }
 
