@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Long run of one of symflow's fuzzers, outside CI (ctest's fuzz.* tests run each for 20 s):
+# Long run of one of symflow's fuzzers, outside CI (ctest's fuzz.* tests run each for 10 s):
 #   scripts/fuzz.sh [idx|safetensors] [RUNS] [BUILD_DIR]
 # builds tests/fuzz/fuzz_<TARGET> (default idx: the IDX/gzip readers; safetensors: the safetensors
 # reader and the state-dict mapping) with clang and libFuzzer (ASan + UBSan), runs RUNS executions
