@@ -22,6 +22,7 @@
 // bytes_per_second, which scripts/bench_summary.py sets against the streaming bandwidth measured in
 // the same run (bench_bandwidth.cpp) at the large sizes.
 //
+// conserved/imbalance_trace/symflow_threads_2/...: the trace at the large sizes on two threads.
 // The (4000, 4000, 4000) cases are named .../4000x4000x4000; the CI smoke test leaves them out.
 #include <benchmark/benchmark.h>
 
@@ -200,6 +201,20 @@ struct TraceStreaming {
 };
 
 
+/// The trace on Threads threads at the large sizes, where its sums of squares split over them
+/// (symflow/core/reduction.hpp). The binary is built with OpenMP for this; every other benchmark
+/// runs on one thread (set at registration below).
+template <int Threads>
+struct TraceStreamingThreads {
+  static constexpr bool cubic = false, fixed_100_double = true;
+  template <class Net>
+  static void run(benchmark::State& state, Shape shape) {
+    Eigen::setNbThreads(Threads);
+    TraceStreaming::run<Net>(state, shape);
+    Eigen::setNbThreads(1);
+  }
+};
+
 struct TraceNaive {
   static constexpr bool cubic = true, fixed_100_double = true;
   template <class Net>
@@ -350,11 +365,12 @@ struct Sizes {
 };
 
 template <class Kind, class Net>
-void add(const std::string& name, Index m, Index h, Index n) {
+benchmark::internal::Benchmark* add(const std::string& name, Index m, Index h, Index n) {
   auto* b = benchmark::RegisterBenchmark(name.c_str(), &Kind::template run<Net>, Shape{m, h, n});
   if (h >= 1000) b->Unit(benchmark::kMillisecond);
   // O(h²(n + m)) at h = 4000: seconds per evaluation, so one iteration and one repetition.
   if (Kind::cubic && h >= 4000) b->Iterations(1)->Repetitions(1);
+  return b;
 }
 
 template <class Kind, class S, class A>
@@ -403,7 +419,18 @@ void add_pair(const std::string& quantity, Sizes sizes = {}) {
 }
 
 const bool registered = [] {
+  // One thread for every benchmark of the binary (Eigen's products and symflow's large sums), but
+  // those named threads_N.
+  Eigen::setNbThreads(1);
   add_family<TraceStreaming>("conserved/imbalance_trace/symflow");
+  for (const Index h : {1000, 4000}) {
+    const std::string shape = "/dynamic/" + std::to_string(h) + "x" + std::to_string(h) + "x" + std::to_string(h);
+    // Wall-clock: the main thread's CPU time would leave out the other thread's share.
+    add<TraceStreamingThreads<2>, sf::Mlp<double, sf::Identity, D, D, D>>(
+        "conserved/imbalance_trace/symflow_threads_2/double" + shape, h, h, h)->UseRealTime();
+    add<TraceStreamingThreads<2>, sf::Mlp<float, sf::Identity, D, D, D>>(
+        "conserved/imbalance_trace/symflow_threads_2/float" + shape, h, h, h)->UseRealTime();
+  }
   add_family<TraceNaive>("conserved/imbalance_trace/naive_products");
   add_pair<MatrixSymflow, MatrixNaive, sf::Identity>("imbalance_matrix");
   add_pair<ScalingSymflow, ScalingNaive, sf::ReLU>("scaling_imbalance_relu");

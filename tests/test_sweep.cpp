@@ -1,9 +1,11 @@
 // Specification of sweeps: every item runs once, results come back in item order, and they do not
-// depend on the number of threads or on how the range is split into shards.
+// depend on the number of threads or on how the range is split into shards. The large sums of
+// squares that run on OpenMP threads (symflow/core/reduction.hpp) do not depend on it either.
 #include "support.hpp"
 
 #include <atomic>
 #include <cstdint>
+#include <random>
 #include <stdexcept>
 #include <vector>
 
@@ -114,6 +116,35 @@ TEST_CASE("the requested number of threads runs the sweep", "[sweep][threads]") 
     const auto team = sf::sweep(16, [](std::uint64_t) { return omp_get_num_threads(); }, threads);
     for (int t : team) CHECK(t == threads);
   }
+}
+#endif
+
+#if defined(_OPENMP)
+TEST_CASE("a sum of squares over millions of entries has the same bits on 1, 2 and 3 threads, and inside a sweep",
+          "[sweep][threads][reduction]") {
+  std::mt19937_64 rng(Catch::rngSeed());
+  // One parallel pass of exactly the threshold, and several passes ending in a partial block.
+  for (const sf::Index n : {sf::detail::parallel_sum_from, sf::Index{3 * 2048 * 1024 + 517}}) {
+    INFO(n << " entries");
+    const Eigen::VectorXd x = sf::random_normal<Eigen::VectorXd>(n, 1, rng);
+    const Eigen::VectorXf xf = x.cast<float>();
+    Eigen::setNbThreads(1);
+    const double serial = sf::sum_of_squares(x), serial_float = sf::sum_of_squares(xf);
+    for (int threads : {2, 3}) {
+      INFO(threads << " threads");
+      Eigen::setNbThreads(threads);
+      CHECK(sf::sum_of_squares(x) == serial);
+      CHECK(sf::sum_of_squares(xf) == serial_float);
+    }
+    // Within a sweep's threads the sum runs serially, with the same bits.
+    Eigen::setNbThreads(2);
+    for (double inner : sf::sweep(4, [&](std::uint64_t) { return sf::sum_of_squares(x); }, 2)) CHECK(inner == serial);
+    // The blocked, compensated sum against long double: the error of a 32-term block.
+    long double exact = 0;
+    for (sf::Index i = 0; i < n; ++i) exact += static_cast<long double>(x[i]) * x[i];
+    CHECK(std::abs(serial - static_cast<double>(exact)) <= 1e-15 * serial);
+  }
+  Eigen::setNbThreads(0);  // back to OpenMP's default
 }
 #endif
 

@@ -10,13 +10,18 @@
 /// double at the memory bandwidth: blocks of 1024 entries go into 32 independent partial sums (the
 /// compiler turns them into SIMD conversions and adds without reassociating anything), and the
 /// block totals are added with Neumaier's compensated summation. The error of the whole sum is
-/// then that of a 32-term block, whatever n is.
+/// then that of a 32-term block, whatever n is. Compiled with OpenMP, sums of 2¹⁸ entries or more
+/// run on every thread Eigen uses and give the same bits as on one.
 
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
 
 #include "symflow/core/config.hpp"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 namespace symflow {
 
@@ -26,32 +31,63 @@ using accumulator_t = std::conditional_t<std::is_same_v<Scalar, float>, double, 
 
 namespace detail {
 
-/// Σ x_i² over n contiguous values (float or double), accumulated in double block by block.
+/// Σ x_i² over x[start, end), at most one block: 32 independent partial sums added in order.
 template <class T>
-double blocked_sum_of_squares(const T* x, Index n) {
+double block_sum_of_squares(const T* x, Index start, Index end) {
   constexpr int lanes = 32;
-  constexpr Index block = 1024;
-  double total = 0, compensation = 0;
-  for (Index start = 0; start < n; start += block) {
-    const Index end = std::min(n, start + block);
-    double partial[lanes] = {};
-    Index i = start;
-    for (; i + lanes <= end; i += lanes)
-      for (int j = 0; j < lanes; ++j) {
-        const double v = x[i + j];
-        partial[j] += v * v;
-      }
-    for (int j = 0; i < end; ++i, ++j) {
-      const double v = x[i];
+  double partial[lanes] = {};
+  Index i = start;
+  for (; i + lanes <= end; i += lanes)
+    for (int j = 0; j < lanes; ++j) {
+      const double v = x[i + j];
       partial[j] += v * v;
     }
-    double s = 0;
-    for (int j = 0; j < lanes; ++j) s += partial[j];
-    // Neumaier: keep the low-order part that total + s rounds away.
-    const double t = total + s;
-    compensation += std::abs(total) >= std::abs(s) ? (total - t) + s : (s - t) + total;
-    total = t;
+  for (int j = 0; i < end; ++i, ++j) {
+    const double v = x[i];
+    partial[j] += v * v;
   }
+  double s = 0;
+  for (int j = 0; j < lanes; ++j) s += partial[j];
+  return s;
+}
+
+/// total + s with Neumaier's compensation: keeps the low-order part that total + s rounds away.
+inline void add_compensated(double& total, double& compensation, double s) {
+  const double t = total + s;
+  compensation += std::abs(total) >= std::abs(s) ? (total - t) + s : (s - t) + total;
+  total = t;
+}
+
+/// From this many entries on, a sum of squares uses every thread Eigen uses (Eigen::nbThreads():
+/// OpenMP's, unless Eigen::setNbThreads says otherwise) when the program is compiled with OpenMP.
+inline constexpr Index parallel_sum_from = Index{1} << 18;
+
+/// Σ x_i² over n contiguous values (float or double), accumulated in double block by block. On
+/// several threads the block sums are computed in parallel, a group of blocks at a time, and added
+/// in the serial order: the same bits on any number of threads.
+template <class T>
+double blocked_sum_of_squares(const T* x, Index n) {
+  constexpr Index block = 1024;
+  double total = 0, compensation = 0;
+#if defined(_OPENMP)
+  const int threads = Eigen::nbThreads();
+  if (n >= parallel_sum_from && threads > 1 && !omp_in_parallel()) {
+    constexpr Index group = 2048;  // blocks per parallel pass: 16 KiB of block sums, no allocation
+    double sums[group];
+    for (Index first = 0; first < n; first += group * block) {
+      const Index blocks = std::min(group, (n - first + block - 1) / block);
+#pragma omp parallel for schedule(static) num_threads(threads)
+      for (Index b = 0; b < blocks; ++b) {
+        const Index start = first + b * block;
+        sums[b] = block_sum_of_squares(x, start, std::min(n, start + block));
+      }
+      for (Index b = 0; b < blocks; ++b) add_compensated(total, compensation, sums[b]);
+    }
+    return total + compensation;
+  }
+#endif
+  for (Index start = 0; start < n; start += block)
+    add_compensated(total, compensation, block_sum_of_squares(x, start, std::min(n, start + block)));
   return total + compensation;
 }
 
