@@ -22,7 +22,7 @@
 // bytes_per_second, which scripts/bench_summary.py sets against the streaming bandwidth measured in
 // the same run (bench_bandwidth.cpp) at the large sizes.
 //
-// conserved/imbalance_trace/symflow_threads_2/...: the trace at the large sizes on two threads.
+// .../symflow_threads_2/...: the trace and the scaling imbalance at the large sizes on two threads.
 // The (4000, 4000, 4000) cases are named .../4000x4000x4000; the CI smoke test leaves them out.
 #include <benchmark/benchmark.h>
 
@@ -201,20 +201,6 @@ struct TraceStreaming {
 };
 
 
-/// The trace on Threads threads at the large sizes, where its sums of squares split over them
-/// (symflow/core/reduction.hpp). The binary is built with OpenMP for this; every other benchmark
-/// runs on one thread (set at registration below).
-template <int Threads>
-struct TraceStreamingThreads {
-  static constexpr bool cubic = false, fixed_100_double = true;
-  template <class Net>
-  static void run(benchmark::State& state, Shape shape) {
-    Eigen::setNbThreads(Threads);
-    TraceStreaming::run<Net>(state, shape);
-    Eigen::setNbThreads(1);
-  }
-};
-
 struct TraceNaive {
   static constexpr bool cubic = true, fixed_100_double = true;
   template <class Net>
@@ -392,6 +378,20 @@ void add_family(const std::string& label, Sizes sizes = {}) {
   add_scalar<Kind, float, A>(label, "float", sizes);
 }
 
+/// Kind on Threads threads, for the large sizes, where the sums of squares split over them
+/// (symflow/core/reduction.hpp). The binary is built with OpenMP for this; every other benchmark
+/// runs on one thread (set at registration below).
+template <class Kind, int Threads>
+struct OnThreads {
+  static constexpr bool cubic = Kind::cubic, fixed_100_double = Kind::fixed_100_double;
+  template <class Net>
+  static void run(benchmark::State& state, Shape shape) {
+    Eigen::setNbThreads(Threads);
+    Kind::template run<Net>(state, shape);
+    Eigen::setNbThreads(1);
+  }
+};
+
 /// A benchmark of a quantity with a vector or matrix value: Kind<Net> computes it (evaluate) and
 /// checks it against the long-double reference (error).
 template <template <class> class Kind>
@@ -423,13 +423,18 @@ const bool registered = [] {
   // those named threads_N.
   Eigen::setNbThreads(1);
   add_family<TraceStreaming>("conserved/imbalance_trace/symflow");
+  // The streaming quantities on two threads, wall-clock (the main thread's CPU time would leave out
+  // the other thread's share).
   for (const Index h : {1000, 4000}) {
     const std::string shape = "/dynamic/" + std::to_string(h) + "x" + std::to_string(h) + "x" + std::to_string(h);
-    // Wall-clock: the main thread's CPU time would leave out the other thread's share.
-    add<TraceStreamingThreads<2>, sf::Mlp<double, sf::Identity, D, D, D>>(
+    add<OnThreads<TraceStreaming, 2>, sf::Mlp<double, sf::Identity, D, D, D>>(
         "conserved/imbalance_trace/symflow_threads_2/double" + shape, h, h, h)->UseRealTime();
-    add<TraceStreamingThreads<2>, sf::Mlp<float, sf::Identity, D, D, D>>(
+    add<OnThreads<TraceStreaming, 2>, sf::Mlp<float, sf::Identity, D, D, D>>(
         "conserved/imbalance_trace/symflow_threads_2/float" + shape, h, h, h)->UseRealTime();
+    add<OnThreads<Valued<ScalingSymflow>, 2>, sf::Mlp<double, sf::ReLU, D, D, D>>(
+        "conserved/scaling_imbalance_relu/symflow_threads_2/double" + shape, h, h, h)->UseRealTime();
+    add<OnThreads<Valued<ScalingSymflow>, 2>, sf::Mlp<float, sf::ReLU, D, D, D>>(
+        "conserved/scaling_imbalance_relu/symflow_threads_2/float" + shape, h, h, h)->UseRealTime();
   }
   add_family<TraceNaive>("conserved/imbalance_trace/naive_products");
   add_pair<MatrixSymflow, MatrixNaive, sf::Identity>("imbalance_matrix");

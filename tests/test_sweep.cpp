@@ -3,6 +3,7 @@
 // squares that run on OpenMP threads (symflow/core/reduction.hpp) do not depend on it either.
 #include "support.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <random>
@@ -145,6 +146,42 @@ TEST_CASE("a sum of squares over millions of entries has the same bits on 1, 2 a
     CHECK(std::abs(serial - static_cast<double>(exact)) <= 1e-15 * serial);
   }
   Eigen::setNbThreads(0);  // back to OpenMP's default
+}
+
+TEST_CASE("row and column sums of squares of a large matrix have the same bits on 1, 2 and 3 threads",
+          "[sweep][threads][reduction]") {
+  std::mt19937_64 rng(Catch::rngSeed());
+  // Rows not a multiple of a band (of 8), columns not a multiple of a group (8 or 16).
+  const Eigen::MatrixXd x = sf::random_normal<Eigen::MatrixXd>(613, 453, rng);
+  const Eigen::MatrixXf xf = x.cast<float>();
+  REQUIRE(x.size() >= sf::detail::parallel_sum_from);
+  Eigen::setNbThreads(1);
+  const Eigen::VectorXd rows = sf::row_sums_of_squares(x), positive = sf::row_sums_of_squares<true>(x),
+                        rows_float = sf::row_sums_of_squares(xf), columns = sf::column_sums_of_squares(x),
+                        columns_float = sf::column_sums_of_squares(xf);
+  for (int threads : {2, 3}) {
+    INFO(threads << " threads");
+    Eigen::setNbThreads(threads);
+    CHECK(sf::row_sums_of_squares(x) == rows);
+    CHECK(sf::row_sums_of_squares<true>(x) == positive);
+    CHECK(sf::row_sums_of_squares(xf) == rows_float);
+    CHECK(sf::column_sums_of_squares(x) == columns);
+    CHECK(sf::column_sums_of_squares(xf) == columns_float);
+  }
+  // And they are the sums: against long double, row by row and column by column.
+  double worst = 0;
+  for (sf::Index k = 0; k < x.rows(); ++k) {
+    long double exact = 0;
+    for (sf::Index j = 0; j < x.cols(); ++j) exact += static_cast<long double>(x(k, j)) * x(k, j);
+    worst = std::max(worst, std::abs(rows[k] - static_cast<double>(exact)) / rows[k]);
+  }
+  for (sf::Index j = 0; j < x.cols(); ++j) {
+    long double exact = 0;
+    for (sf::Index k = 0; k < x.rows(); ++k) exact += static_cast<long double>(x(k, j)) * x(k, j);
+    worst = std::max(worst, std::abs(columns[j] - static_cast<double>(exact)) / columns[j]);
+  }
+  CHECK(worst <= 1e-13);
+  Eigen::setNbThreads(0);
 }
 #endif
 

@@ -10,8 +10,9 @@
 /// double at the memory bandwidth: blocks of 1024 entries go into 32 independent partial sums (the
 /// compiler turns them into SIMD conversions and adds without reassociating anything), and the
 /// block totals are added with Neumaier's compensated summation. The error of the whole sum is
-/// then that of a 32-term block, whatever n is. Compiled with OpenMP, sums of 2¹⁸ entries or more
-/// run on every thread Eigen uses and give the same bits as on one.
+/// then that of a 32-term block, whatever n is. Compiled with OpenMP, sums over 2¹⁸ entries or more
+/// (whole arrays, rows or columns of a matrix) run on every thread Eigen uses and give the same
+/// bits as on one.
 
 #include <algorithm>
 #include <cmath>
@@ -58,7 +59,7 @@ inline void add_compensated(double& total, double& compensation, double s) {
   total = t;
 }
 
-/// From this many entries on, a sum of squares uses every thread Eigen uses (Eigen::nbThreads():
+/// From this many entries on, sums of squares use every thread Eigen uses (Eigen::nbThreads():
 /// OpenMP's, unless Eigen::setNbThreads says otherwise) when the program is compiled with OpenMP.
 inline constexpr Index parallel_sum_from = Index{1} << 18;
 
@@ -151,15 +152,34 @@ Eigen::Matrix<accumulator_t<typename Derived::Scalar>, Derived::RowsAtCompileTim
   Eigen::Matrix<A, Derived::RowsAtCompileTime, 1> out = Eigen::Matrix<A, Derived::RowsAtCompileTime, 1>::Zero(x.rows());
   const Index stride = x.derived().outerStride();
   const S* data = x.derived().data();
-  Index j = 0;
-  // Fixed-size matrices are small (they live on the stack): one column at a time suffices.
-  if constexpr (Derived::ColsAtCompileTime == Dynamic) {
-    constexpr int group = std::is_same_v<S, float> ? 16 : 8;
-    for (; j + group <= x.cols(); j += group)
-      detail::add_squares_of_columns<PositivePart, group>(out.data(), x.rows(), data + j * stride, stride);
+  // The sums of rows [first, last): every column added in order.
+  const auto add_rows = [&](Index first, Index last) {
+    Index j = 0;
+    // Fixed-size matrices are small (they live on the stack): one column at a time suffices.
+    if constexpr (Derived::ColsAtCompileTime == Dynamic) {
+      constexpr int group = std::is_same_v<S, float> ? 16 : 8;
+      for (; j + group <= x.cols(); j += group)
+        detail::add_squares_of_columns<PositivePart, group>(out.data() + first, last - first, data + first + j * stride, stride);
+    }
+    for (; j < x.cols(); ++j)
+      detail::add_squares_of_columns<PositivePart, 1>(out.data() + first, last - first, data + first + j * stride, stride);
+  };
+#if defined(_OPENMP)
+  // On several threads each takes a band of rows (whole cache lines of sums): every row is still
+  // the same sequence of additions, so the bits do not depend on the number of threads.
+  const int threads = Eigen::nbThreads();
+  if (x.size() >= detail::parallel_sum_from && threads > 1 && !omp_in_parallel()) {
+#pragma omp parallel num_threads(threads)
+    {
+      const Index rows = x.rows(), team = omp_get_num_threads(), t = omp_get_thread_num();
+      const Index band = ((rows + team - 1) / team + 7) / 8 * 8;
+      const Index first = std::min(rows, t * band), last = std::min(rows, first + band);
+      if (first < last) add_rows(first, last);
+    }
+    return out;
   }
-  for (; j < x.cols(); ++j)
-    detail::add_squares_of_columns<PositivePart, 1>(out.data(), x.rows(), data + j * stride, stride);
+#endif
+  add_rows(0, x.rows());
   return out;
 }
 
@@ -175,18 +195,25 @@ Eigen::Matrix<accumulator_t<typename Derived::Scalar>, Derived::ColsAtCompileTim
     if (!std::is_same_v<S, double> || x.rows() < 256) return x.colwise().squaredNorm().transpose();
   }
   Eigen::Matrix<A, Derived::ColsAtCompileTime, 1> out(x.cols());
-  for (Index j = 0; j < x.cols(); ++j) {
-    if (x.rows() >= 256) {
-      out[j] = static_cast<A>(sum_of_squares(x.col(j)));
-    } else {
-      A total = 0;
-      for (Index k = 0; k < x.rows(); ++k) {
-        const A v = static_cast<A>(x.coeff(k, j));
-        total += v * v;
-      }
-      out[j] = total;
+  const auto column = [&](Index j) {
+    if (x.rows() >= 256) return static_cast<A>(sum_of_squares(x.col(j)));
+    A total = 0;
+    for (Index k = 0; k < x.rows(); ++k) {
+      const A v = static_cast<A>(x.coeff(k, j));
+      total += v * v;
     }
+    return total;
+  };
+#if defined(_OPENMP)
+  // Columns on several threads, each summed as on one.
+  const int threads = Eigen::nbThreads();
+  if (x.size() >= detail::parallel_sum_from && threads > 1 && !omp_in_parallel()) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (Index j = 0; j < x.cols(); ++j) out[j] = column(j);
+    return out;
   }
+#endif
+  for (Index j = 0; j < x.cols(); ++j) out[j] = column(j);
   return out;
 }
 
