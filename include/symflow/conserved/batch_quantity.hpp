@@ -63,8 +63,8 @@ EIGEN_STRONG_INLINE Packet power_series(const std::array<double, K>& c, const Pa
 /// tanh Φ(v) = ½ sinh²v = (cosh 2v − 1)/4 = Σ_{k≥1} 4^{k−1} s^k/(2k)! with s = v², all terms
 /// positive, k ≤ 9 in double (the rest below 1e-18 Φ) and k ≤ 5 in float (below 5e-9 Φ); logistic
 /// Φ(v) = v + e^v − 1 = 2v + Σ_{k≥2} v^k/k!, k ≤ 15 in double (the rest below 1e-18 |Φ|) and k ≤ 8
-/// in float (below 1e-8 |Φ|). Other packets take the closed forms of Tanh::potentials and
-/// Sigmoid::potentials through the SIMD e^x − 1.
+/// in float (below 1e-8 |Φ|). Other packets take the closed forms of Tanh::potentials
+/// (TanhPotentialKernel) and Sigmoid::potentials through the SIMD e^x − 1.
 template <class S, bool IsTanh>
 struct PotentialLaneKernel {
   static constexpr bool single = std::is_same_v<S, float>;
@@ -90,13 +90,8 @@ struct PotentialLaneKernel {
   S operator()(const S& v) const {
     using std::abs;
     if (abs(v) <= S(0.5)) return IsTanh ? v * v * power_series<S>(tanh_series, v * v) : v * power_series<S>(logistic_series, v);
-    const Expm1Kernel<S> expm1;
-    if constexpr (IsTanh) {
-      const S e = expm1(abs(v)), t = e * (e + S(2)) / (e + S(1));
-      return S(0.125) * (t * t);
-    } else {
-      return v + expm1(v);
-    }
+    if constexpr (IsTanh) return TanhPotentialKernel<S>{}(v);
+    else return v + Expm1Kernel<S>{}(v);
   }
   template <class Packet>
   EIGEN_STRONG_INLINE Packet packetOp(const Packet& v) const {
@@ -109,14 +104,8 @@ struct PotentialLaneKernel {
         return pmul(v, power_series<S>(logistic_series, v));
       }
     }
-    const Expm1Kernel<S> expm1;
-    if constexpr (IsTanh) {
-      const Packet e = expm1.packetOp(pabs(v));
-      const Packet t = pdiv(pmul(e, padd(e, pset1<Packet>(S(2)))), padd(e, pset1<Packet>(S(1))));
-      return pmul(pset1<Packet>(S(0.125)), pmul(t, t));
-    } else {
-      return padd(v, expm1.packetOp(v));
-    }
+    if constexpr (IsTanh) return TanhPotentialKernel<S>{}.packetOp(v);
+    else return padd(v, Expm1Kernel<S>{}.packetOp(v));
   }
 };
 

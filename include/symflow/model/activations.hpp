@@ -197,6 +197,24 @@ struct Expm1Kernel {
   }
 };
 
+/// Φ of tanh (eq. 48) as an Eigen functor with a SIMD packet path: Φ(v) = ½ sinh²|v| with
+/// sinh a = e(e + 2)/(2(e + 1)), e = e^a − 1 ≥ 0 for a = |v| (Expm1Kernel), so nothing cancels at any v.
+template <class S>
+struct TanhPotentialKernel {
+  S operator()(const S& v) const {
+    using std::abs;
+    const S e = Expm1Kernel<S>{}(abs(v)), t = e * (e + S(2)) / (e + S(1));
+    return S(0.125) * (t * t);
+  }
+  template <class Packet>
+  Packet packetOp(const Packet& v) const {
+    using namespace Eigen::internal;
+    const Packet e = Expm1Kernel<S>{}.packetOp(pabs(v));
+    const Packet t = pdiv(pmul(e, padd(e, pset1<Packet>(S(2)))), padd(e, pset1<Packet>(S(1))));
+    return pmul(pset1<Packet>(S(0.125)), pmul(t, t));
+  }
+};
+
 }  // namespace detail
 
 /// σ(z) = z. Equivariant under all of GL_h.
@@ -302,15 +320,11 @@ struct Tanh {
     const S s = sinh(v);
     return s * s / S(2);
   }
-  /// Φ of every entry of x into out (float and double, SIMD): Φ(v) = ½ sinh²|v| with
-  /// sinh a = e(e + 2)/(2(e + 1)), e = e^a − 1 ≥ 0 for a = |v|, so nothing cancels at any v.
+  /// Φ of every entry of x into out (float and double, SIMD; detail::TanhPotentialKernel).
   template <class DX, class Out>
     requires detail::simd_real_v<typename DX::Scalar>
   void potentials(const Eigen::ArrayBase<DX>& x, Out&& out) const {
-    using S = typename DX::Scalar;
-    const detail::Expm1Kernel<S> expm1;
-    out = x.abs().unaryExpr(expm1);
-    out = S(0.125) * (out * (out + S(2)) / (out + S(1))).square();
+    out = x.unaryExpr(detail::TanhPotentialKernel<typename DX::Scalar>{});
   }
   /// Φ = (cosh 2v − 1)/4: E = (e^{2s²} − 1)/4, Var = (e^{4s²} − 1)²/32.
   static Moments gaussian_potential_moments(double s2) {
@@ -417,4 +431,6 @@ template <class S>
 struct functor_traits<symflow::detail::Expm1Kernel<S>> {
   enum { Cost = 20 * NumTraits<S>::MulCost, PacketAccess = packet_traits<S>::HasExp && packet_traits<S>::HasDiv };
 };
+template <class S>
+struct functor_traits<symflow::detail::TanhPotentialKernel<S>> : functor_traits<symflow::detail::Expm1Kernel<S>> {};
 }  // namespace Eigen::internal
