@@ -63,6 +63,16 @@ inline void add_compensated(double& total, double& compensation, double s) {
 /// OpenMP's, unless Eigen::setNbThreads says otherwise) when the program is compiled with OpenMP.
 inline constexpr Index parallel_sum_from = Index{1} << 18;
 
+/// The threads a sum over n entries runs on: Eigen::nbThreads() from parallel_sum_from entries on,
+/// outside any OpenMP parallel region (a sweep's item sums on its own thread), and 1 otherwise.
+inline int sum_threads(Index n) {
+#if defined(_OPENMP)
+  if (n >= parallel_sum_from && !omp_in_parallel()) return Eigen::nbThreads();
+#endif
+  static_cast<void>(n);
+  return 1;
+}
+
 /// Σ x_i² over n contiguous values (float or double), accumulated in double block by block. On
 /// several threads the block sums are computed in parallel, a group of blocks at a time, and added
 /// in the serial order: the same bits on any number of threads.
@@ -71,8 +81,7 @@ double blocked_sum_of_squares(const T* x, Index n) {
   constexpr Index block = 1024;
   double total = 0, compensation = 0;
 #if defined(_OPENMP)
-  const int threads = Eigen::nbThreads();
-  if (n >= parallel_sum_from && threads > 1 && !omp_in_parallel()) {
+  if (const int threads = sum_threads(n); threads > 1) {
     constexpr Index group = 2048;  // blocks per parallel pass: 16 KiB of block sums, no allocation
     double sums[group];
     for (Index first = 0; first < n; first += group * block) {
@@ -167,8 +176,7 @@ Eigen::Matrix<accumulator_t<typename Derived::Scalar>, Derived::RowsAtCompileTim
 #if defined(_OPENMP)
   // On several threads each takes a band of rows (whole cache lines of sums): every row is still
   // the same sequence of additions, so the bits do not depend on the number of threads.
-  const int threads = Eigen::nbThreads();
-  if (x.size() >= detail::parallel_sum_from && threads > 1 && !omp_in_parallel()) {
+  if (const int threads = detail::sum_threads(x.size()); threads > 1) {
 #pragma omp parallel num_threads(threads)
     {
       const Index rows = x.rows(), team = omp_get_num_threads(), t = omp_get_thread_num();
@@ -206,8 +214,7 @@ Eigen::Matrix<accumulator_t<typename Derived::Scalar>, Derived::ColsAtCompileTim
   };
 #if defined(_OPENMP)
   // Columns on several threads, each summed as on one.
-  const int threads = Eigen::nbThreads();
-  if (x.size() >= detail::parallel_sum_from && threads > 1 && !omp_in_parallel()) {
+  if (const int threads = detail::sum_threads(x.size()); threads > 1) {
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (Index j = 0; j < x.cols(); ++j) out[j] = column(j);
     return out;
