@@ -60,7 +60,7 @@ sanitize_log="$sanitize/test.log"
 : >"$sanitize_log"
 
 python_targets=()  # the module is skipped, with a message, where pybind11 or NumPy is missing
-cmake --build "$sanitize" --target help | grep -qw symflow_python && python_targets=(symflow_python)
+cmake --build "$sanitize" --target help | grep -w symflow_python >/dev/null && python_targets=(symflow_python)
 (
   stage "g++ build" "$release_log" cmake --build "$release" -j "$jobs" &&
   stage "g++ programs' tests" "$release_log" ctest --test-dir "$release" -j "$jobs" --output-on-failure

@@ -1,76 +1,20 @@
-// Specification: the hot paths of a fixed-size model never touch the heap. Every allocation of this
-// program goes through the counting malloc below (operator new and Eigen's aligned allocator both
-// end in malloc), and for a fixed-size two-layer network the objective (through the SIMD activation
-// kernels), the Hessian-vector product in dual numbers, the conserved quantities and a
-// gradient-descent loop that records loss and Q at every step must leave the count unchanged.
+// Specification: the hot paths of a fixed-size model never touch the heap. The counters of
+// allocation_counter.hpp (operator new, and Eigen's heap through EIGEN_RUNTIME_NO_MALLOC) watch each
+// window: for a fixed-size two-layer network the objective (through the SIMD activation kernels), the
+// Hessian-vector product in dual numbers, the conserved quantities and a gradient-descent loop that
+// records loss and Q at every step must leave both at zero.
 // (tests/test_flow_allocation.cpp covers the integrators and the driver.)
+#include "allocation_counter.hpp"
+
 #include "support.hpp"
 
 #include <array>
 #include <cmath>
-#include <cstddef>
-#include <cstdlib>
 #include <vector>
 
 #include <symflow/conserved.hpp>
 
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#define SYMFLOW_COUNT_ALLOCATIONS 1
-namespace {
-// Counted while `counting` is set; relaxed, the test is single-threaded.
-bool counting = false;
-long allocations = 0;
-}  // namespace
-
-extern "C" {
-void* __libc_malloc(std::size_t);
-void* __libc_calloc(std::size_t, std::size_t);
-void* __libc_realloc(void*, std::size_t);
-void* __libc_memalign(std::size_t, std::size_t);
-
-void* malloc(std::size_t n) {
-  if (counting) ++allocations;
-  return __libc_malloc(n);
-}
-void* calloc(std::size_t k, std::size_t n) {
-  if (counting) ++allocations;
-  return __libc_calloc(k, n);
-}
-void* realloc(void* p, std::size_t n) {
-  if (counting) ++allocations;
-  return __libc_realloc(p, n);
-}
-void* aligned_alloc(std::size_t alignment, std::size_t n) {
-  if (counting) ++allocations;
-  return __libc_memalign(alignment, n);
-}
-void* memalign(std::size_t alignment, std::size_t n) {
-  if (counting) ++allocations;
-  return __libc_memalign(alignment, n);
-}
-int posix_memalign(void** out, std::size_t alignment, std::size_t n) {
-  if (counting) ++allocations;
-  *out = __libc_memalign(alignment, n);
-  return *out ? 0 : 12;  // ENOMEM
-}
-}
-
-namespace {
-/// Heap allocations made while running f.
-template <class F>
-long allocations_during(F&& f) {
-  allocations = 0;
-  counting = true;
-  f();
-  counting = false;
-  return allocations;
-}
-}  // namespace
-#endif
-
 namespace sf = symflow;
-
-#if defined(SYMFLOW_COUNT_ALLOCATIONS)
 
 TEST_CASE("the allocation counter sees heap allocations", "[allocation]") {
   // The check must be able to fail: a dynamic vector and a std::vector both allocate.
@@ -130,11 +74,3 @@ TEST_CASE("the layer-imbalance trace of a fixed-size linear network allocates no
   CHECK(allocations_during([&] { q = trace.value(theta); }) == 0);
   CHECK(std::isfinite(q));
 }
-
-#else
-
-TEST_CASE("allocation counting needs glibc without sanitizers", "[allocation]") {
-  WARN("allocations are not counted in this build (not glibc, or a sanitizer owns malloc)");
-}
-
-#endif

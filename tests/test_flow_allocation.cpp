@@ -1,65 +1,14 @@
 // Specification: a step of every integrator allocates nothing on the heap for a fixed-size model.
 //
-// Two counters watch a window of steps: this program replaces the global operator new/delete (every
-// C++ allocation: std::vector, std::function, strings), and Eigen's own heap (aligned_malloc, which
-// calls malloc directly) is watched through EIGEN_RUNTIME_NO_MALLOC. Both must stay at zero.
-
-#include <cstdlib>
-
-namespace allocation_count {
-inline long eigen_heap = 0;
-inline long operator_new = 0;
-inline bool watching = false;
-}  // namespace allocation_count
-
-// Eigen reports a heap allocation made while allocations are forbidden through eigen_assert: count
-// it. Outside the watched window a failed Eigen assertion aborts, as in a debug build.
-#define EIGEN_RUNTIME_NO_MALLOC
-#define eigen_assert(x)                                                 \
-  do {                                                                  \
-    if (!(x)) {                                                         \
-      if (allocation_count::watching) ++allocation_count::eigen_heap;   \
-      else std::abort();                                                \
-    }                                                                   \
-  } while (false)
+// The counters of allocation_counter.hpp (operator new and Eigen's heap) must both stay at zero.
+#include "allocation_counter.hpp"
 
 #include "flow_support.hpp"
-
-#include <new>
-
-void* operator new(std::size_t size) {
-  if (allocation_count::watching) ++allocation_count::operator_new;
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) { return ::operator new(size); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  if (allocation_count::watching) ++allocation_count::operator_new;
-  return std::malloc(size == 0 ? 1 : size);
-}
-void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept { return ::operator new(size, tag); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace sf = symflow;
 using sf::Index;
 
 namespace {
-
-/// Counts heap allocations (C++ and Eigen) made while `f` runs.
-template <class F>
-long allocations_during(F&& f) {
-  allocation_count::operator_new = 0;
-  allocation_count::eigen_heap = 0;
-  Eigen::internal::set_is_malloc_allowed(false);
-  allocation_count::watching = true;
-  f();
-  allocation_count::watching = false;
-  Eigen::internal::set_is_malloc_allowed(true);
-  return allocation_count::operator_new + allocation_count::eigen_heap;
-}
 
 // The paper's experiment size: input 10, hidden 50, output 5, X = I.
 using Net = sf::TwoLayer<double, sf::Tanh, 10, 50, 5>;
