@@ -16,7 +16,7 @@
 #     the file and line; rebuild with -g to step through one.
 # The programs' tests run while the clang build compiles: examples, fuzzers and compile-fail checks
 # leave cores idle that the clang build fills. (Both builds at once, four compilers on two cores,
-# took 1230 s of wall clock where this order took 1149 s, run one after the other on this machine.)
+# were slower: 1230 s of wall clock against 1149 s for this order; docs/performance.md.)
 # Building the unit tests and the Python module a second time with g++ would add about
 # 20 minutes of two cores and test no line more. Pass --also-gcc to do it anyway (what a compiler
 # upgrade calls for).
