@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs the whole test suite: every test once, in the build that suits it.
-#  1. g++, Release -O2, warnings are errors: the programs a user runs for results, as shipped — the
+#  1. g++, Release -O1, warnings are errors: the programs a user runs for results — the
 #     examples in --quick mode, the figure checks on their CSVs and the benchmarks' smoke run (under
 #     the sanitizers at -O0 it would take 8 minutes instead of 13 s) — and what a user's compiler must
 #     say or do: the compile-fail tests, the installed package (find_package), and the IDX and
 #     safetensors fuzzers (built with clang's libFuzzer whatever the compiler).
-#  2. clang, unoptimised, warnings are errors, AddressSanitizer + UndefinedBehaviorSanitizer: the unit
-#     tests, the doc snippets and the MPI sweep (label `unit`), and, without the sanitizers (an
+#  2. clang, unoptimised, warnings are errors, AddressSanitizer + UndefinedBehaviorSanitizer (less
+#     the pointer checks of SYMFLOW_SANITIZE_SKIP in CMakeLists.txt): the unit tests, the doc
+#     snippets and the MPI sweep (label `unit`), and, without the sanitizers (an
 #     interpreter would need their runtime preloaded), the Python module and its pytest suite (label
 #     `python`). clang at -O0 instantiates symflow's templates 2.5-4 times faster than g++ 12 at -O2
 #     (test_teleport_search: 75 s against 301 s of CPU; the module's laws.cpp 20 s against 52 s);
@@ -27,10 +28,11 @@ jobs="$(nproc)"
 also_gcc=OFF
 [ "${1:-}" = "--also-gcc" ] && also_gcc=ON
 
-# -O2 rather than CMake's Release default -O3: a sixth less compile time for these programs (g++ 12
-# spends most of it instantiating templates, and -O3's extra passes on top), the same code paths.
+# -O1 rather than CMake's Release default -O3: the same code paths, compiled in 440 s of CPU instead
+# of 594 s at -O2; the programs' tests, short by design, took 93 s of CPU against 85 s at -O2
+# (docs/performance.md).
 release="$root/build/release"
-cmake -S "$root" -B "$release" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
+cmake -S "$root" -B "$release" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" \
       -DSYMFLOW_BUILD_TESTS=ON -DSYMFLOW_UNIT_TESTS=$also_gcc -DSYMFLOW_BUILD_EXAMPLES=ON \
       -DSYMFLOW_BUILD_BENCH=ON -DSYMFLOW_PYTHON=$also_gcc -DCMAKE_COMPILE_WARNING_AS_ERROR=ON >/dev/null
 
