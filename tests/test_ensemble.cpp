@@ -630,7 +630,7 @@ struct Blobs {
 
 TEST_CASE("on a trained classifier: eps -> 0 recovers its predictions, FGSM accuracy falls with the radius",
           "[ensemble][trained]") {
-  for (int trial = 0; trial < 3; ++trial) {
+  for (int trial = 0; trial < 2; ++trial) {
     auto rng = rng_for(trial);
     const Blobs b(rng);
     const sf::Classifier<Deep> single(b.net, b.theta);

@@ -56,10 +56,10 @@ template <class Activation>
 void check_all_losses(const Activation& act) {
   using Net = sf::BiasedMlp<double, Activation, 4, 6, 5, 3>;
   const Net net(act);
-  check_derivatives(net, 50, false, sf::HalfSquaredError{}, sf::MeanSquaredError{});
-  check_derivatives(net, 50, true, sf::SoftmaxCrossEntropy{});
+  check_derivatives(net, 20, false, sf::HalfSquaredError{}, sf::MeanSquaredError{});
+  check_derivatives(net, 20, true, sf::SoftmaxCrossEntropy{});
   using Plain = sf::Mlp<double, Activation, 4, 6, 3>;
-  check_derivatives(Plain(act), 50, false, sf::HalfSquaredError{});
+  check_derivatives(Plain(act), 20, false, sf::HalfSquaredError{});
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ namespace {
 
 using Net = sf::TwoLayer<double, sf::Tanh, 10, 20, 5>;
 
-/// One item: 200 gradient-descent steps of a network drawn from the item's generator; returns the
+/// One item: 40 gradient-descent steps of a network drawn from the item's generator; returns the
 /// final loss, eq. (48) summed, and the last entry of θ.
 struct Outcome {
   double loss;
@@ -34,7 +34,7 @@ Outcome train(std::uint64_t seed, std::uint64_t item) {
   const auto y = sf::random_normal<Eigen::Matrix<double, 5, 10>>(5, 10, rng);
   const sf::Objective objective(net, sf::MeanSquaredError{}, Eigen::Matrix<double, 10, 10>::Identity().eval(), y);
   Net::Params theta = sf::random_params(net, rng, 0.1);
-  sf::run(sf::GradientDescent{0.05}, objective, theta, sf::Stopping{.max_steps = 200});
+  sf::run(sf::GradientDescent{0.05}, objective, theta, sf::Stopping{.max_steps = 40});
   return {objective.value(theta), sf::summed(sf::ElementwiseQuantity<Net>(net)).value(theta), theta[net.size() - 1], item};
 }
 
