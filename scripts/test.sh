@@ -30,8 +30,9 @@ also_gcc=OFF
 
 # -O1 rather than CMake's Release default -O3: the same code paths, compiled in 440 s of CPU instead
 # of 594 s at -O2; the programs' tests, short by design, took 93 s of CPU against 85 s at -O2
-# (docs/performance.md).
-release="$root/build/release"
+# (docs/performance.md). A folder of its own: build/release, where scripts/run-example.sh and
+# reproduce-figures.sh build, keeps CMake's Release flags for timings.
+release="$root/build/test-programs"
 cmake -S "$root" -B "$release" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" \
       -DSYMFLOW_BUILD_TESTS=ON -DSYMFLOW_UNIT_TESTS=$also_gcc -DSYMFLOW_BUILD_EXAMPLES=ON \
       -DSYMFLOW_BUILD_BENCH=ON -DSYMFLOW_PYTHON=$also_gcc -DCMAKE_COMPILE_WARNING_AS_ERROR=ON >/dev/null
