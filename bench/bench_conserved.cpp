@@ -22,7 +22,8 @@
 // bytes_per_second, which scripts/bench_summary.py sets against the streaming bandwidth measured in
 // the same run (bench_bandwidth.cpp) at the large sizes.
 //
-// .../symflow_threads_2/...: the trace and the scaling imbalance at the large sizes on two threads.
+// .../symflow_threads_2/...: the trace, the scaling imbalance and eq. (48) for tanh and sigmoid at the
+// large sizes on two threads.
 // The (4000, 4000, 4000) cases are named .../4000x4000x4000; the CI smoke test leaves them out.
 #include <benchmark/benchmark.h>
 
@@ -412,6 +413,16 @@ struct Valued {
   }
 };
 
+/// conserved/<quantity>/symflow_threads_2/{double,float}/dynamic/hxhxh: Kind on two threads,
+/// wall-clock (the main thread's CPU time would leave out the other thread's share).
+template <class Kind, class A>
+void add_two_threads(const std::string& quantity, Index h) {
+  const std::string shape = "/dynamic/" + std::to_string(h) + "x" + std::to_string(h) + "x" + std::to_string(h);
+  const std::string prefix = "conserved/" + quantity + "/symflow_threads_2/";
+  add<OnThreads<Kind, 2>, sf::Mlp<double, A, D, D, D>>(prefix + "double" + shape, h, h, h)->UseRealTime();
+  add<OnThreads<Kind, 2>, sf::Mlp<float, A, D, D, D>>(prefix + "float" + shape, h, h, h)->UseRealTime();
+}
+
 template <template <class> class Symflow, template <class> class Naive, class A>
 void add_pair(const std::string& quantity, Sizes sizes = {}) {
   add_family<Valued<Symflow>, A>("conserved/" + quantity + "/symflow", sizes);
@@ -423,18 +434,13 @@ const bool registered = [] {
   // those named threads_N.
   Eigen::setNbThreads(1);
   add_family<TraceStreaming>("conserved/imbalance_trace/symflow");
-  // The streaming quantities on two threads, wall-clock (the main thread's CPU time would leave out
-  // the other thread's share).
+  // The streaming quantities, and eq. (48) for tanh and sigmoid (bound by its exponentials), on two
+  // threads.
   for (const Index h : {1000, 4000}) {
-    const std::string shape = "/dynamic/" + std::to_string(h) + "x" + std::to_string(h) + "x" + std::to_string(h);
-    add<OnThreads<TraceStreaming, 2>, sf::Mlp<double, sf::Identity, D, D, D>>(
-        "conserved/imbalance_trace/symflow_threads_2/double" + shape, h, h, h)->UseRealTime();
-    add<OnThreads<TraceStreaming, 2>, sf::Mlp<float, sf::Identity, D, D, D>>(
-        "conserved/imbalance_trace/symflow_threads_2/float" + shape, h, h, h)->UseRealTime();
-    add<OnThreads<Valued<ScalingSymflow>, 2>, sf::Mlp<double, sf::ReLU, D, D, D>>(
-        "conserved/scaling_imbalance_relu/symflow_threads_2/double" + shape, h, h, h)->UseRealTime();
-    add<OnThreads<Valued<ScalingSymflow>, 2>, sf::Mlp<float, sf::ReLU, D, D, D>>(
-        "conserved/scaling_imbalance_relu/symflow_threads_2/float" + shape, h, h, h)->UseRealTime();
+    add_two_threads<TraceStreaming, sf::Identity>("imbalance_trace", h);
+    add_two_threads<Valued<ScalingSymflow>, sf::ReLU>("scaling_imbalance_relu", h);
+    add_two_threads<Valued<Eq48Symflow>, sf::Tanh>("eq48_tanh", h);
+    add_two_threads<Valued<Eq48Symflow>, sf::Sigmoid>("eq48_sigmoid", h);
   }
   add_family<TraceNaive>("conserved/imbalance_trace/naive_products");
   add_pair<MatrixSymflow, MatrixNaive, sf::Identity>("imbalance_matrix");

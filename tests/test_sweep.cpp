@@ -1,6 +1,7 @@
 // Specification of sweeps: every item runs once, results come back in item order, and they do not
 // depend on the number of threads or on how the range is split into shards. The large sums of
-// squares that run on OpenMP threads (symflow/core/reduction.hpp) do not depend on it either.
+// squares that run on OpenMP threads (symflow/core/reduction.hpp), and the potentials of eq. (48)
+// for tanh and sigmoid, do not depend on it either.
 #include "support.hpp"
 
 #include <algorithm>
@@ -8,6 +9,8 @@
 #include <cstdint>
 #include <random>
 #include <stdexcept>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <symflow/analysis/sweep.hpp>
@@ -182,6 +185,77 @@ TEST_CASE("row and column sums of squares of a large matrix have the same bits o
   }
   CHECK(worst <= 1e-13);
   Eigen::setNbThreads(0);
+}
+
+namespace {
+
+/// Eq. (48) of a two-layer network with hidden activation A on random weights of shape h × n
+/// (W_1) and 3 × h (W_2): value(), incoming() and the per-unit potentials have the same bits on 1,
+/// 2 and 3 threads and inside a sweep, and are the long-double sums.
+template <class S, class A>
+void check_eq48_on_threads(sf::Index h, sf::Index n, std::mt19937_64& rng) {
+  INFO(A::name() << (std::is_same_v<S, float> ? " float " : " double ") << h << " x " << n);
+  using Wide = sf::Mlp<S, A, sf::Dynamic, sf::Dynamic, sf::Dynamic>;
+  const Wide net({n, h, 3});
+  const sf::ElementwiseQuantity<Wide> q(net);
+  using Vector = Eigen::Matrix<S, Eigen::Dynamic, 1>;
+  const Vector theta = sf::random_normal<Vector>(net.size(), 1, rng) * S(0.7);
+  const auto v = net.template weight<1>(theta);
+  const auto u = net.template weight<2>(theta);
+  REQUIRE(v.size() >= sf::detail::parallel_sum_from);
+  Eigen::setNbThreads(1);
+  const Vector value = q.value(theta), potentials = q.potentials(theta);
+  const auto incoming = q.incoming(theta);
+  for (int threads : {2, 3}) {
+    INFO(threads << " threads");
+    Eigen::setNbThreads(threads);
+    CHECK(q.value(theta) == value);
+    CHECK(q.potentials(theta) == potentials);
+    CHECK(q.incoming(theta) == incoming);
+  }
+  // Within a sweep's threads the sums run serially, with the same bits.
+  Eigen::setNbThreads(2);
+  const auto same = [&](std::uint64_t) {
+    return static_cast<int>(q.value(theta) == value && q.potentials(theta) == potentials && q.incoming(theta) == incoming);
+  };
+  for (int inner : sf::sweep(4, same, 2)) CHECK(inner == 1);
+  Eigen::setNbThreads(0);
+  // Against long double: every Φ ≥ 0, so each sum's relative error is at most an evaluation's few
+  // units in the last place plus one per addition: at most n/48 + 48 additions per unit (48 bands),
+  // about 900 here, ≤ 1e-13 in double; float potentials() sums in float, ≤ 900 · 2⁻²⁴ < 1e-4.
+  const A act{};
+  const double tolerance = std::is_same_v<S, float> ? 1e-4 : 1e-13;
+  long double all = 0;
+  double worst_potential = 0, worst_value = 0;
+  for (sf::Index k = 0; k < h; ++k) {
+    long double phi = 0, outgoing = 0;
+    for (sf::Index j = 0; j < n; ++j) phi += act.potential(static_cast<long double>(v(k, j)));
+    for (sf::Index i = 0; i < u.rows(); ++i) outgoing += static_cast<long double>(u(i, k)) * u(i, k);
+    all += phi;
+    worst_potential = std::max(worst_potential, static_cast<double>(std::abs(potentials[k] - phi) / phi));
+    // Q_k = ½‖u_k‖² − Σ_j Φ: its error against the larger of the two terms (float: in double, then rounded).
+    const long double exact = outgoing / 2 - phi, scale = std::max(outgoing / 2, phi);
+    const long double rounding = std::is_same_v<S, float> ? std::abs(exact) * 0x1p-24L : 0.0L;
+    worst_value = std::max(worst_value, static_cast<double>((std::abs(value[k] - exact) - rounding) / scale));
+  }
+  CHECK(worst_potential <= tolerance);
+  CHECK(worst_value <= 1e-13);
+  CHECK(static_cast<double>(std::abs(incoming - all) / all) <= 1e-13);
+}
+
+}  // namespace
+
+TEST_CASE("eq. (48) for tanh and sigmoid over a large first layer has the same bits on 1, 2 and 3 threads, and inside a sweep",
+          "[sweep][threads][reduction][eq48]") {
+  std::mt19937_64 rng(Catch::rngSeed());
+  // Just over the threshold with neither side a multiple of a chunk (64) or of the 48 bands, and a
+  // narrow layer whose bands cut through its units many times.
+  for (const auto& [h, n] : {std::pair<sf::Index, sf::Index>{517, 509}, {7, 40000}}) {
+    check_eq48_on_threads<double, sf::Tanh>(h, n, rng);
+    check_eq48_on_threads<float, sf::Tanh>(h, n, rng);
+    check_eq48_on_threads<double, sf::Sigmoid>(h, n, rng);
+    check_eq48_on_threads<float, sf::Sigmoid>(h, n, rng);
+  }
 }
 #endif
 

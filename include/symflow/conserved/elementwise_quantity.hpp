@@ -168,26 +168,56 @@ class ElementwiseQuantity {
   /// (the scalar, or double for float weights), over W_1 in memory order (the weight view is
   /// contiguous), a chunk of 64 entries at a time, each added to its unit's sum in the same order as
   /// activation_potential entry by entry.
+  ///
+  /// From detail::parallel_sum_from entries on, W_1 is cut into a fixed number of bands of whole
+  /// chunks (at most array_potential_bands, set by the size alone): every band sums its entries per
+  /// unit as above, and the band sums are added per unit in band order. The bands run on
+  /// detail::sum_threads threads (compiled with OpenMP), each on one, so every entry's Φ is the same
+  /// packet or scalar evaluation (Eigen evaluates the last entries of a chunk that fill no packet
+  /// one by one, through another formula) and every unit the same sequence of additions: the same
+  /// bits on any number of threads and inside a sweep.
   template <class T, class V>
   Eigen::Matrix<T, hidden, 1> array_potentials(const V& v) const {
     const Activation& act = Junction::activation(model_);
     constexpr Index chunk = 64;
-    Eigen::Array<T, chunk, 1> phi;
-    Eigen::Matrix<T, hidden, 1> out = Eigen::Matrix<T, hidden, 1>::Zero(v.rows());
     const Index rows = v.rows(), total = v.size();
-    Index k = 0;
-    for (Index start = 0; start < total; start += chunk) {
-      const Index len = std::min(chunk, total - start);
-      const auto x = Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>>(v.data() + start, len).template cast<T>();
-      auto e = phi.head(len);
-      act.potentials(x, e);
-      for (Index i = 0; i < len; ++i) {
-        out[k] += e[i];
-        if (++k == rows) k = 0;
+    // o[k] += Φ of the entries [first, last) of unit k, first a multiple of chunk.
+    const auto add_chunks = [&](T* o, Index first, Index last) {
+      Eigen::Array<T, chunk, 1> phi;
+      Index k = first == 0 ? 0 : first % rows;  // rows > 0 when first > 0
+      for (Index start = first; start < last; start += chunk) {
+        const Index len = std::min(chunk, last - start);
+        const auto x = Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>>(v.data() + start, len).template cast<T>();
+        auto e = phi.head(len);
+        act.potentials(x, e);
+        for (Index i = 0; i < len; ++i) {
+          o[k] += e[i];
+          if (++k == rows) k = 0;
+        }
       }
+    };
+    Eigen::Matrix<T, hidden, 1> out = Eigen::Matrix<T, hidden, 1>::Zero(rows);
+    if (total < detail::parallel_sum_from) {
+      add_chunks(out.data(), 0, total);
+      return out;
     }
+    const Index chunks = (total + chunk - 1) / chunk, bands = std::min(array_potential_bands, chunks);
+    Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> sums = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>::Zero(rows, bands);
+    const auto band = [&](Index b) {
+      add_chunks(sums.col(b).data(), b * chunks / bands * chunk, std::min(total, (b + 1) * chunks / bands * chunk));
+    };
+#if defined(_OPENMP)
+    // One thread (a sweep's item, or Eigen::nbThreads() = 1) runs the same loop, serially.
+    const int threads = detail::sum_threads(total);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+#endif
+    for (Index b = 0; b < bands; ++b) band(b);
+    for (Index b = 0; b < bands; ++b) out += sums.col(b);
     return out;
   }
+  /// The bands of array_potentials at large sizes: enough that 2, 3 or 4 threads share them within
+  /// a few per cent, few enough that their per-unit sums (bands × h values) cost nothing beside Φ.
+  static constexpr Index array_potential_bands = 48;
 
   /// Σ_j Φ(W_1[k, j]) per unit in accumulator_t<Scalar> (double for float weights): each Φ of a
   /// float weight evaluated in double where symflow has Φ (quadratic, tanh, sigmoid), every sum in
