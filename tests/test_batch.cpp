@@ -64,8 +64,7 @@ TEMPLATE_TEST_CASE("each lane follows its single run over 1000 steps: θ and Q t
   const auto quantity = recorded_quantity(net);
   const sf::ElementwiseQuantity<Net> terms(net);
   const sf::Stopping stop{.max_steps = 1000};
-  const int trial = 0;  // one draw of W runs, each with its own data, start and learning rate
-  auto rng = st::rng_for(trial);
+  auto rng = st::rng_for(0);  // one draw of W runs, each with its own data, start and learning rate
   std::vector<typename P::Obj> objectives;
   std::vector<typename Net::Params> starts;
   std::array<sf::GradientDescent, W> methods;
@@ -112,7 +111,7 @@ TEMPLATE_TEST_CASE("each lane follows its single run over 1000 steps: θ and Q t
   double worst_theta = 0, worst_loss = 0, worst_q = 0;
   for (int l = 0; l < W; ++l) {
     const auto u = static_cast<std::size_t>(l);
-    INFO("trial " << trial << ", lane " << l);
+    INFO("lane " << l);
     CHECK(status[u].reason == single[u].status.reason);
     CHECK(status[u].step == 1000);
     CHECK(status[u].time == single[u].status.time);

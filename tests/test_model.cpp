@@ -56,10 +56,11 @@ template <class Activation>
 void check_all_losses(const Activation& act) {
   using Net = sf::BiasedMlp<double, Activation, 4, 6, 5, 3>;
   const Net net(act);
-  check_derivatives(net, 20, false, sf::HalfSquaredError{}, sf::MeanSquaredError{});
-  check_derivatives(net, 20, true, sf::SoftmaxCrossEntropy{});
+  constexpr int draws = 20;  // random (X, Y, θ) per network and loss
+  check_derivatives(net, draws, false, sf::HalfSquaredError{}, sf::MeanSquaredError{});
+  check_derivatives(net, draws, true, sf::SoftmaxCrossEntropy{});
   using Plain = sf::Mlp<double, Activation, 4, 6, 3>;
-  check_derivatives(Plain(act), 20, false, sf::HalfSquaredError{});
+  check_derivatives(Plain(act), draws, false, sf::HalfSquaredError{});
 }
 
 }  // namespace
